@@ -1,0 +1,102 @@
+"""The contract every agent module follows, and the generic compiled training loop.
+
+An agent module ``jaxrl/agents/<algo>.py`` defines
+
+* ``Config``: a frozen :class:`jaxrl.config.Config` subclass (static fields and traced
+  hyperparameters);
+* ``make_agent(config, env) -> Agent``: pure ``init``/``update`` functions, optax-style.
+
+and gets ``make_train`` for free from :func:`make_train`.  The CLI, the results folder,
+benchmarks and profiling all work from ``Agent``, so adding an algorithm is one file.
+
+Metrics convention: ``update`` returns a flat dict of scalars.  When several updates are
+reduced to one logging point, keys ending in ``_sum`` and the key ``episodes`` are summed,
+every other key is averaged.  ``episode_return = episode_return_sum / episodes``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl.config import Config
+
+
+class Agent(NamedTuple):
+    """Pure functions of one training run (one seed, one hyperparameter setting).
+
+    init(key, hp) -> state                      the whole agent state, a pytree
+    update(state, hp) -> (state, metrics)       one iteration: act for ``steps_per_update``
+                                                env steps (over all envs) and learn
+    """
+
+    config: Config
+    init: Callable
+    update: Callable
+    num_updates: int
+    steps_per_update: int
+    # Optional evaluation hook: (state, key) -> mean return of greedy/deterministic episodes.
+    evaluate: Optional[Callable] = None
+
+
+def is_summed(name: str) -> bool:
+    return name.endswith("_sum") or name == "episodes"
+
+
+def reduce_metrics(stacked: dict) -> dict:
+    """Reduce metrics stacked over a leading update axis to one logging point."""
+    return {k: (v.sum(0) if is_summed(k) else v.mean(0)) for k, v in stacked.items()}
+
+
+def run_updates(agent: Agent, state, hp, num: int):
+    """``num`` updates as one ``lax.scan``; returns the new state and reduced metrics."""
+
+    def body(s, _):
+        return agent.update(s, hp)
+
+    state, stacked = jax.lax.scan(body, state, None, length=num)
+    return state, reduce_metrics(stacked)
+
+
+def make_train(agent: Agent, num_log_points: int = 100):
+    """``train(key, hp=None) -> (state, metrics)``: the whole run as one program.
+
+    Metrics come back per logging point (``[num_log_points]`` per key), so device memory is
+    bounded by the number of logging points, never by the number of steps.  Updates that do
+    not divide evenly are folded into the last point.
+    """
+    n_log = max(1, min(num_log_points, agent.num_updates))
+    per, rest = divmod(agent.num_updates, n_log)
+
+    def train(key, hp=None):
+        hp = agent.config.hparams() if hp is None else hp
+        state = agent.init(key, hp)
+        state, metrics = jax.lax.scan(lambda s, _: run_updates(agent, s, hp, per), state, None, length=n_log)
+        if rest:
+            state, last = run_updates(agent, state, hp, rest)
+            metrics = jax.tree_util.tree_map(lambda m, l: m.at[-1].set(l), metrics, last)
+        return state, metrics
+
+    return train
+
+
+def episode_metrics(ts) -> dict:
+    """Sum of returns and lengths of episodes that finished in a batch of timesteps (any shape)."""
+    d = ts.episode_done.astype(jnp.float32)
+    out = {
+        "episode_return_sum": (ts.episode_return * d).sum(),
+        "episode_length_sum": (ts.episode_length.astype(jnp.float32) * d).sum(),
+        "episodes": d.sum(),
+    }
+    if "train_episode_done" in ts.info:
+        td = ts.info["train_episode_done"].astype(jnp.float32)
+        out["train_episode_return_sum"] = (ts.info["train_episode_return"] * td).sum()
+        out["train_episodes_sum"] = td.sum()
+    return out
+
+
+def explained_variance(pred, target):
+    """1 - Var[target - pred] / Var[target]; 0 when the target has no variance."""
+    var = jnp.var(target)
+    return jnp.where(var > 0, 1.0 - jnp.var(target - pred) / jnp.maximum(var, 1e-8), 0.0)

@@ -1,0 +1,189 @@
+"""Proximal Policy Optimization (Schulman et al. 2017, arXiv:1707.06347).
+
+Discrete (categorical) and continuous (diagonal Gaussian, state-independent log-std) policies,
+GAE(lambda), clipped surrogate, value loss, entropy bonus, global grad-norm clipping,
+optional linear learning-rate annealing, epochs over shuffled minibatches.
+
+One ``update`` = a rollout of ``num_steps`` steps in ``num_envs`` envs (a ``lax.scan``),
+then ``num_epochs`` x ``num_minibatches`` gradient steps (nested ``lax.scan``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxrl import losses
+from jaxrl.agents.base import Agent, episode_metrics, explained_variance
+from jaxrl.config import Config, ConfigError, field
+from jaxrl.envs.core import Env
+from jaxrl.networks import ActorCritic
+from jaxrl.returns import gae
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(Config):
+    num_envs: int = field(4, low=1, help="parallel environments per seed")
+    num_steps: int = field(128, low=1, help="rollout length per env per update")
+    num_epochs: int = field(4, low=1, help="passes over each rollout")
+    num_minibatches: int = field(4, low=1, help="minibatches per epoch")
+    lr: float = field(2.5e-4, traced=True, low=0.0, low_open=True, help="Adam learning rate")
+    gamma: float = field(0.99, traced=True, low=0.0, high=1.0, help="discount")
+    gae_lambda: float = field(0.95, traced=True, low=0.0, high=1.0, help="GAE lambda")
+    clip_eps: float = field(0.2, traced=True, low=0.0, help="surrogate clip range")
+    ent_coef: float = field(0.01, traced=True, low=0.0, help="entropy bonus coefficient")
+    vf_coef: float = field(0.5, traced=True, low=0.0, help="value loss coefficient")
+    max_grad_norm: float = field(0.5, traced=True, low=0.0, low_open=True, help="global grad-norm clip")
+    anneal_lr: bool = field(True, help="anneal the learning rate linearly to 0")
+    total_steps: int = field(500_000, low=1, help="env steps per seed")
+    hidden: int = field(64, low=1, help="units per hidden layer")
+    layers: int = field(2, low=1, high=8, help="hidden layers in actor and critic")
+    activation: str = field("tanh", choices=("tanh", "relu", "gelu"), help="hidden activation")
+
+    def check(self):
+        batch = self.num_envs * self.num_steps
+        if batch % self.num_minibatches:
+            raise ConfigError("num_minibatches", f"num_envs * num_steps = {batch} is not divisible by "
+                                                 f"num_minibatches = {self.num_minibatches}; change one of them")
+        if self.total_steps < batch:
+            raise ConfigError("total_steps", f"{self.total_steps} is less than one rollout "
+                                             f"(num_envs * num_steps = {batch}); raise total_steps")
+
+
+class State(NamedTuple):
+    params: Any
+    opt_state: Any
+    env_state: Any
+    obs: Any
+    key: jax.Array
+    update: jax.Array  # updates done so far
+
+
+class Rollout(NamedTuple):
+    obs: Any
+    action: jax.Array
+    logp: jax.Array
+    value: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    done: jax.Array
+    final_obs: Any
+
+
+def _policy(spec, continuous):
+    """(logits_or_mean, log_std) -> (sample_fn, logp_fn, entropy_fn)."""
+    if not continuous:
+        def sample(key, out):
+            return jax.random.categorical(key, out[0])
+
+        def logp(out, a):
+            return losses.categorical_log_prob(out[0], a)
+
+        def entropy(out):
+            return losses.categorical_entropy(out[0])
+    else:
+        def sample(key, out):
+            mean, log_std = out[0], out[2]
+            return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+
+        def logp(out, a):
+            return losses.gaussian_log_prob(out[0], out[2], a)
+
+        def entropy(out):
+            return losses.gaussian_entropy(out[2]) * jnp.ones(out[0].shape[:-1])
+    return sample, logp, entropy
+
+
+def make_agent(config: Config, env: Env) -> Agent:
+    config.validate()
+    spec = env.spec
+    continuous = not spec.discrete
+    action_dim = spec.action_space.dim if continuous else spec.action_space.n
+    net = ActorCritic(action_dim, continuous, (config.hidden,) * config.layers, config.activation)
+    sample, logp_fn, entropy_fn = _policy(spec, continuous)
+    batch = config.num_envs * config.num_steps
+    mb_size = batch // config.num_minibatches
+    num_updates = config.total_steps // batch
+    grad_steps = num_updates * config.num_epochs * config.num_minibatches
+    if continuous:
+        low = jnp.asarray(spec.action_space.low)
+        high = jnp.asarray(spec.action_space.high)
+
+    def make_tx(hp):
+        def schedule(count):
+            if not config.anneal_lr:
+                return hp["lr"]
+            return hp["lr"] * (1.0 - count / grad_steps)
+
+        return optax.chain(optax.clip_by_global_norm(hp["max_grad_norm"]), optax.adam(schedule, eps=1e-5))
+
+    def init(key, hp):
+        k_net, k_env, k_state = jax.random.split(key, 3)
+        params = net.init(k_net, jnp.zeros(spec.obs_shape, spec.obs_dtype))
+        env_state, ts = env.reset(k_env)
+        return State(params, make_tx(hp).init(params), env_state, ts.obs, k_state, jnp.zeros((), jnp.int32))
+
+    def env_step(carry, key):
+        params, env_state, obs = carry
+        k_act, k_env = jax.random.split(key)
+        out = net.apply(params, obs)
+        action = sample(k_act, out)
+        env_action = jnp.clip(action, low, high) if continuous else action
+        env_state, ts = env.step(env_state, env_action, k_env)
+        tr = Rollout(obs, action, logp_fn(out, action), out[1], ts.reward, ts.terminated, ts.done, ts.final_obs)
+        return (params, env_state, ts.obs), (tr, episode_metrics(ts))
+
+    def loss_fn(params, mb, hp):
+        obs, action, old_logp, old_value, adv, target = mb
+        out = net.apply(params, obs)
+        logp = logp_fn(out, action)
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        pg_loss, ratio = losses.ppo_clip_loss(logp, old_logp, adv, hp["clip_eps"])
+        v_loss = losses.clipped_value_loss(out[1], old_value, target, hp["clip_eps"])
+        ent = entropy_fn(out).mean()
+        total = pg_loss + hp["vf_coef"] * v_loss - hp["ent_coef"] * ent
+        log_ratio = logp - old_logp
+        stats = {
+            "loss": total,
+            "policy_loss": pg_loss,
+            "value_loss": v_loss,
+            "entropy": ent,
+            "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
+            "clip_frac": (jnp.abs(ratio - 1.0) > hp["clip_eps"]).astype(jnp.float32).mean(),
+        }
+        return total, stats
+
+    def update(state: State, hp):
+        tx = make_tx(hp)
+        key, k_roll, k_perm = jax.random.split(state.key, 3)
+        (params, env_state, obs), (traj, ep) = jax.lax.scan(
+            env_step, (state.params, state.env_state, state.obs), jax.random.split(k_roll, config.num_steps))
+        # V(s') for every transition in one batched forward: bootstraps truncated episodes too.
+        next_value = net.apply(params, traj.final_obs)[1]
+        adv = gae(traj.reward, traj.value, next_value, traj.terminated, traj.done, hp["gamma"], hp["gae_lambda"])
+        target = adv + traj.value
+        flat = jax.tree_util.tree_map(lambda x: x.reshape((batch,) + x.shape[2:]),
+                                      (traj.obs, traj.action, traj.logp, traj.value, adv, target))
+
+        def sgd_step(carry, idx):
+            params, opt_state = carry
+            mb = jax.tree_util.tree_map(lambda x: x[idx], flat)
+            grads, stats = jax.grad(loss_fn, has_aux=True)(params, mb, hp)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), stats
+
+        perms = jax.vmap(lambda k: jax.random.permutation(k, batch))(jax.random.split(k_perm, config.num_epochs))
+        idx = perms.reshape(config.num_epochs * config.num_minibatches, mb_size)
+        (params, opt_state), stats = jax.lax.scan(sgd_step, (params, state.opt_state), idx)
+        metrics = {k: v.mean() for k, v in stats.items()}
+        metrics.update({k: v.sum() for k, v in ep.items()})
+        metrics["explained_variance"] = explained_variance(traj.value, target)
+        count = state.update * config.num_epochs * config.num_minibatches
+        metrics["lr"] = hp["lr"] * (1.0 - count / grad_steps) if config.anneal_lr else hp["lr"]
+        return State(params, opt_state, env_state, obs, key, state.update + 1), metrics
+
+    return Agent(config, init, update, num_updates, batch)

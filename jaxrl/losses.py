@@ -1,0 +1,58 @@
+"""Policy and value losses, and log-probabilities, as standalone batched functions.
+
+Shapes: ``B`` is any batch shape; ``A`` the number of actions or the action dimension.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+LOG_2PI = 1.8378770664093453
+
+
+def categorical_log_prob(logits, actions):
+    """log pi(a|s). logits [B, A], actions [B] int -> [B]."""
+    logp = jax.nn.log_softmax(logits)
+    return jnp.take_along_axis(logp, actions[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+
+def categorical_entropy(logits):
+    """Entropy of a categorical. logits [B, A] -> [B]."""
+    logp = jax.nn.log_softmax(logits)
+    return -(jnp.exp(logp) * logp).sum(-1)
+
+
+def gaussian_log_prob(mean, log_std, actions):
+    """Diagonal Gaussian log-density. mean [B, A], log_std [A] or [B, A], actions [B, A] -> [B]."""
+    z = (actions - mean) * jnp.exp(-log_std)
+    return (-0.5 * z * z - log_std - 0.5 * LOG_2PI).sum(-1)
+
+
+def gaussian_entropy(log_std):
+    """Entropy of a diagonal Gaussian. log_std [..., A] -> [...]."""
+    return (log_std + 0.5 * (LOG_2PI + 1.0)).sum(-1)
+
+
+def ppo_clip_loss(logp, old_logp, advantages, clip_eps):
+    """PPO clipped surrogate (arXiv:1707.06347, eq. 7), to minimise.
+
+    logp, old_logp, advantages: [B]; clip_eps: scalar. Returns (loss scalar, ratio [B]).
+    """
+    ratio = jnp.exp(logp - old_logp)
+    unclipped = ratio * advantages
+    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
+    return -jnp.minimum(unclipped, clipped).mean(), ratio
+
+
+def clipped_value_loss(values, old_values, targets, clip_eps):
+    """PPO value loss with the value change clipped to ``clip_eps`` (as in OpenAI baselines).
+
+    values, old_values, targets: [B] -> scalar ``0.5 * mean(max(sq, sq_clipped))``.
+    """
+    clipped = old_values + jnp.clip(values - old_values, -clip_eps, clip_eps)
+    return 0.5 * jnp.maximum((values - targets) ** 2, (clipped - targets) ** 2).mean()
+
+
+def policy_gradient_loss(logp, advantages):
+    """REINFORCE / A2C policy-gradient loss ``-mean(logp * stop_gradient(adv))``. [B], [B] -> scalar."""
+    return -(logp * jax.lax.stop_gradient(advantages)).mean()
