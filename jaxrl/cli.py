@@ -1,0 +1,60 @@
+"""Command line: ``jaxrl train ALGO --env ID --num-seeds N ...`` (also ``python -m jaxrl``).
+
+Every mistake in the input is reported as one line on stderr with exit status 2, before anything
+is compiled or written.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from jaxrl.config import ConfigError
+
+# name -> module in jaxrl.commands; each has HELP, add_arguments(parser), run(args) -> int
+COMMANDS = {"train": "jaxrl.commands.train"}
+
+
+class UsageError(Exception):
+    """A one-line CLI error (exit status 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports errors as a single line instead of usage + message."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="jaxrl", description="High-throughput reinforcement learning in JAX.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name, modname in COMMANDS.items():
+        mod = importlib.import_module(modname)
+        sp = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(sp)
+        sp.set_defaults(_run=mod.run)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        if not argv:
+            parser.print_help()
+            return 2
+        args = parser.parse_args(argv)
+        if not getattr(args, "_run", None):
+            raise UsageError("choose a command: " + ", ".join(COMMANDS))
+        return int(args._run(args) or 0)
+    except (UsageError, ConfigError) as e:
+        print(f"jaxrl: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jaxrl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""``jaxrl train ALGO --env ID [--field-name VALUE ...]``: train, with live progress and a results folder.
+
+Results folder (``--out``, default ``runs/ALGO-ENV-TIMESTAMP``):
+
+* ``config.json``   the algorithm, env, seeds, sweep and every config field;
+* ``metrics.csv``   one row per seed (and sweep point) per logging point: ``seed``, sweep columns,
+  ``update``, ``env_steps`` (per seed), ``wall_time``, ``episode_return``, ``episode_length`` and
+  every metric the agent reports;
+* ``summary.json``  ``final_return`` (per seed: mean return of episodes finished in the last 5% of
+  training), ``steps_per_second`` (all seeds, excluding compilation), ``compile_seconds``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from jaxrl.config import ConfigError, coerce
+
+HELP = "train an algorithm (jaxrl train ALGO --help lists its fields)"
+COMMON = ("env", "num_seeds", "seed", "out", "sweep", "log_every", "experiment", "env_option", "quiet")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("argv", nargs=argparse.REMAINDER, help="ALGO followed by its options")
+
+
+def _algo_parser(algo: str, module, defaults: dict):
+    from jaxrl.cli import Parser
+
+    cfg_cls = module.Config
+    p = Parser(prog=f"jaxrl train {algo}", description=(module.__doc__ or "").strip().splitlines()[0],
+               argument_default=argparse.SUPPRESS)
+    g = p.add_argument_group("run")
+    g.add_argument("--env", help=f"environment id (default {getattr(module, 'DEFAULT_ENV', 'gymnax:CartPole-v1')})")
+    g.add_argument("--num-seeds", type=int, help="seeds trained in one vmapped program (default 1)")
+    g.add_argument("--seed", type=int, help="base PRNG seed (default 0)")
+    g.add_argument("--out", help="results folder (default runs/ALGO-ENV-TIMESTAMP); never overwritten")
+    g.add_argument("--sweep", action="append", metavar="FIELD=V1,V2",
+                   help="sweep a traced hyperparameter as a batch axis of the same program (repeatable)")
+    g.add_argument("--log-every", type=int, help="env steps per seed between logging points (default 1%% of the run)")
+    g.add_argument("--experiment", help="JSON file with algo, env, num_seeds and config; flags override it")
+    g.add_argument("--env-option", action="append", metavar="KEY=VALUE",
+                   help="option passed to the env backend, e.g. episodic_life=false (repeatable)")
+    g.add_argument("--quiet", action="store_true", help="no progress line")
+    c = p.add_argument_group(f"{algo} config ({cfg_cls.__module__}.Config)")
+    for name, f in cfg_cls.field_specs().items():
+        flag = "--" + name.replace("_", "-")
+        default = defaults.get(name, f.default)
+        tag = " [sweepable]" if f.metadata.get("traced") else ""
+        helptext = f"{f.metadata.get('help', '')} (default {default}){tag}"
+        if isinstance(f.default, bool):
+            c.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=helptext)
+        else:
+            c.add_argument(flag, dest=name, metavar=type(f.default).__name__.upper(), help=helptext)
+    return p
+
+
+def _parse_kv(items, what):
+    out = {}
+    for item in items or []:
+        k, sep, v = item.partition("=")
+        if not sep or not k or not v:
+            raise ConfigError(what, f"expected KEY=VALUE, got {item!r}")
+        out[k.strip().replace("-", "_")] = v.strip()
+    return out
+
+
+def _env_value(v: str):
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for t in (int, float):
+        try:
+            return t(v)
+        except ValueError:
+            pass
+    return v
+
+
+def parse(argv: list[str]):
+    """argv after ``train`` -> (RunSpec, quiet). Raises ConfigError / UsageError."""
+    from jaxrl import agents
+    from jaxrl.cli import UsageError
+    from jaxrl.run import RunSpec
+
+    experiment = {}
+    if "--experiment" in argv:
+        i = argv.index("--experiment")
+        if i + 1 >= len(argv):
+            raise UsageError("--experiment needs a JSON file")
+        path = Path(argv[i + 1])
+        try:
+            experiment = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError("experiment", f"{path} does not exist")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError("experiment", f"{path} is not valid JSON ({e.msg if hasattr(e, 'msg') else e})")
+        if not isinstance(experiment, dict):
+            raise ConfigError("experiment", f"{path} must hold a JSON object")
+    if argv and not argv[0].startswith("-"):
+        algo, rest = argv[0], argv[1:]
+    elif "algo" in experiment:
+        algo, rest = experiment["algo"], argv
+    elif argv and argv[0] in ("-h", "--help"):
+        names = ", ".join(sorted(agents.algorithms()))
+        print(f"usage: jaxrl train ALGO [options]\n\nalgorithms: {names}\n\n"
+              f"jaxrl train ALGO --help lists the options of ALGO.")
+        raise SystemExit(0)
+    else:
+        raise UsageError("jaxrl train needs an algorithm: jaxrl train ALGO (one of "
+                         + ", ".join(sorted(agents.algorithms())) + ")")
+    module, preset = agents.get(algo)
+    defaults = dict(preset)
+    defaults.update(experiment.get("config", {}))
+    args = vars(_algo_parser(algo, module, defaults).parse_args(rest))
+
+    values = dict(defaults)
+    values.update({k: v for k, v in args.items() if k not in COMMON})
+    if "iterations" in values and "iterations" not in module.Config.field_specs():
+        raise ConfigError("iterations", f"{algo} counts its budget in env steps; use --total-steps")
+    config = module.Config.from_dict(values)
+
+    sweep = {}
+    for name, vals in _parse_kv(args.get("sweep"), "sweep").items():
+        if name not in module.Config.field_specs():
+            import difflib
+
+            close = difflib.get_close_matches(name, list(module.Config.field_specs()), n=2)
+            raise ConfigError("sweep", f"unknown field {name!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
+        t = module.Config.field_type(name)
+        sweep[name] = [coerce(t, v, f"sweep {name}") for v in vals.split(",") if v.strip()]
+        if not sweep[name]:
+            raise ConfigError("sweep", f"{name} needs at least one value")
+    env_id = args.get("env") or experiment.get("env") or getattr(module, "DEFAULT_ENV", "gymnax:CartPole-v1")
+    env_options = dict(experiment.get("env_options", {}))
+    env_options.update({k: _env_value(v) for k, v in _parse_kv(args.get("env_option"), "env_option").items()})
+    num_seeds = args.get("num_seeds", experiment.get("num_seeds", 1))
+    out = args.get("out")
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = f"runs/{algo}-{env_id.split(':')[-1]}-{stamp}"
+    spec = RunSpec(algo=algo, env_id=env_id, config=config, num_seeds=num_seeds, seed=args.get("seed", 0),
+                   sweep=sweep, out=out, log_every=args.get("log_every"), env_options=env_options)
+    return spec, bool(args.get("quiet", False))
+
+
+def print_summary(summary: dict, spec, out: str, stream=sys.stdout) -> None:
+    rows = []
+    k = 0
+    for point in summary["points"]:
+        label = ", ".join(f"{n}={point[n]}" for n in spec.sweep) if spec.sweep else ""
+        for s in point["seeds"]:
+            r = summary["final_return"][k]
+            rows.append((str(s), label, "n/a" if r is None else f"{r:.2f}"))
+            k += 1
+    w0 = max(4, *(len(r[0]) for r in rows))
+    w1 = max(len("sweep"), *(len(r[1]) for r in rows)) if spec.sweep else 0
+    print(f"\n{spec.algo} on {spec.env_id}: {summary['env_steps_per_seed']:,} env steps per seed", file=stream)
+    head = f"{'seed':>{w0}}  " + (f"{'sweep':<{w1}}  " if w1 else "") + "final_return"
+    print(head, file=stream)
+    print("-" * len(head), file=stream)
+    for s, label, r in rows:
+        print(f"{s:>{w0}}  " + (f"{label:<{w1}}  " if w1 else "") + f"{r:>12}", file=stream)
+    finite = [x for x in summary["final_return"] if x is not None and math.isfinite(x)]
+    if finite:
+        import statistics
+
+        print(f"{'median':>{w0}}  " + (" " * (w1 + 2) if w1 else "") + f"{statistics.median(finite):>12.2f}", file=stream)
+    print(f"env steps/s (all seeds, excl. compile): {summary['steps_per_second']:,.0f}", file=stream)
+    print(f"compile seconds: {summary['compile_seconds']:.1f}   wall seconds: {summary['wall_seconds']:.1f}",
+          file=stream)
+    print(f"results: {out}/ (config.json, metrics.csv, summary.json)", file=stream)
+
+
+def run(args) -> int:
+    from jaxrl.run import train_run
+
+    spec, quiet = parse(list(args.argv))
+    summary = train_run(spec, progress=not quiet)
+    print_summary(summary, spec, spec.out)
+    return 0
