@@ -56,3 +56,42 @@ def clipped_value_loss(values, old_values, targets, clip_eps):
 def policy_gradient_loss(logp, advantages):
     """REINFORCE / A2C policy-gradient loss ``-mean(logp * stop_gradient(adv))``. [B], [B] -> scalar."""
     return -(logp * jax.lax.stop_gradient(advantages)).mean()
+
+
+# ----------------------------------------------------------------------------- value-based losses
+
+
+def huber(x, delta: float = 1.0):
+    """Huber function: ``0.5 x^2`` for ``|x| <= delta``, linear beyond (as ``rlax.huber_loss``). Elementwise."""
+    ax = jnp.abs(x)
+    quad = jnp.minimum(ax, delta)
+    return 0.5 * quad * quad + delta * (ax - quad)
+
+
+def td_loss(td_error, weights=None, kind: str = "huber", delta: float = 1.0):
+    """Mean TD loss, importance-weighted for prioritized replay (Schaul et al. 2016, arXiv:1511.05952).
+
+    Args:
+      td_error: [B] ``target - Q(s, a)``.
+      weights: optional [B] importance-sampling weights (and masks: 0 drops a sample).
+      kind: ``"huber"`` (Mnih et al. 2015 clip the error gradient to [-1, 1]) or ``"mse"`` (``0.5 x^2``).
+    Returns:
+      scalar ``mean(weights * l(td_error))``.
+    """
+    per = huber(td_error, delta) if kind == "huber" else 0.5 * td_error * td_error
+    if weights is not None:
+        per = per * weights
+    return per.mean()
+
+
+def categorical_cross_entropy(logits, target_probs):
+    """Cross-entropy ``-sum_i p_i log softmax(logits)_i`` of a C51 prediction. [B, K], [B, K] -> [B]."""
+    return -(jax.lax.stop_gradient(target_probs) * jax.nn.log_softmax(logits, axis=-1)).sum(-1)
+
+
+def select_action_values(values, actions):
+    """``values[b, actions[b]]`` for Q values [B, A] -> [B], or logits [B, A, K] -> [B, K]."""
+    idx = actions.astype(jnp.int32)[:, None]
+    if values.ndim == 3:
+        idx = idx[:, :, None]
+    return jnp.take_along_axis(values, idx, axis=1)[:, 0]

@@ -61,3 +61,102 @@ def discounted_returns(rewards, done, gamma, bootstrap=None):
 
     _, g = jax.lax.scan(step, init, (rewards, not_done), reverse=True)
     return g
+
+
+# ----------------------------------------------------------------------------- value-based targets
+# Batch-major here: ``B`` is the batch of sampled transitions, ``n`` the n-step window.
+
+
+def n_step_window(rewards, terminated, truncated, gamma):
+    """n-step return over windows sampled from a replay buffer, cut at episode ends.
+
+    Each row is the window of ``n`` consecutive single-step transitions of one env starting at
+    the sampled transition (Sutton & Barto ch. 7; Hessel et al. 2018, "Rainbow", arXiv:1710.02298).
+    The sum stops after the first step that ends an episode; the target then bootstraps with
+    ``gamma^k`` from the state reached at step ``k`` (``final_obs`` of that step), unless that
+    step *terminated*: a truncated episode still bootstraps, a terminated one does not.
+
+    Args:
+      rewards:    [B, n] float, r of steps t, t+1, ..., t+n-1.
+      terminated: [B, n] bool.
+      truncated:  [B, n] bool.
+      gamma: scalar (may be traced).
+    Returns:
+      (returns [B], bootstrap_discount [B], last [B] int32) where the target is
+      ``returns + bootstrap_discount * V(s_next)`` and ``s_next`` is the state reached by step
+      ``t + last`` (``0 <= last < n``).
+    """
+    n = rewards.shape[-1]
+    done = jnp.logical_or(terminated, truncated)
+    # alive[j]: step j is part of the window (no episode end strictly before j).
+    ended_before = jnp.cumsum(done.astype(jnp.int32), axis=-1) - done.astype(jnp.int32)
+    alive = (ended_before == 0).astype(rewards.dtype)
+    powers = gamma ** jnp.arange(n, dtype=rewards.dtype)
+    returns = (rewards * alive * powers).sum(-1)
+    k = alive.sum(-1).astype(jnp.int32)  # steps in the window, 1..n
+    last = k - 1
+    term_last = jnp.take_along_axis(terminated, last[..., None], axis=-1)[..., 0]
+    disc = (gamma ** k.astype(rewards.dtype)) * (1.0 - term_last.astype(rewards.dtype))
+    return returns, disc, last
+
+
+def double_q_target(returns, discounts, q_next_target, q_next_online):
+    """Double-Q target (van Hasselt et al. 2016, arXiv:1509.06461).
+
+    The online network selects ``a* = argmax_a q_next_online``; the target network evaluates it.
+
+    Args:
+      returns: [B] (n-step) reward sums; discounts: [B] bootstrap discounts (0 at termination).
+      q_next_target: [B, A] target-network Q at the next state.
+      q_next_online: [B, A] online-network Q at the next state (the selector).
+    Returns:
+      targets [B] ``returns + discounts * q_next_target[a*]`` (no gradient flows through them).
+    """
+    a_star = jnp.argmax(q_next_online, axis=-1)
+    q = jnp.take_along_axis(q_next_target, a_star[..., None], axis=-1)[..., 0]
+    return jax.lax.stop_gradient(returns + discounts * q)
+
+
+def q_target(returns, discounts, q_next_target):
+    """Plain DQN target (Mnih et al. 2015): ``returns + discounts * max_a q_next_target``. [B], [B], [B, A] -> [B]."""
+    return jax.lax.stop_gradient(returns + discounts * q_next_target.max(-1))
+
+
+def categorical_projection(atoms, probs, returns, discounts):
+    """Project the distribution ``returns + discounts * Z`` onto the fixed support ``atoms`` (C51).
+
+    Bellemare et al. 2017, "A Distributional Perspective on RL", arXiv:1707.06887, Algorithm 1:
+    each shifted atom's mass is split between its two neighbours on the support (the L2/Cramér
+    projection; the same as ``rlax.categorical_l2_project``). Mass beyond ``[v_min, v_max]`` is
+    clipped to the end atoms.
+
+    Args:
+      atoms: [K] evenly spaced support ``linspace(v_min, v_max, K)``.
+      probs: [B, K] probabilities of the next-state distribution (of the chosen action).
+      returns: [B]; discounts: [B].
+    Returns:
+      projected probabilities [B, K] (rows sum to 1), without gradient.
+    """
+    v_min, v_max = atoms[0], atoms[-1]
+    k = atoms.shape[0]
+    dz = (v_max - v_min) / (k - 1)
+    tz = jnp.clip(returns[:, None] + discounts[:, None] * atoms[None, :], v_min, v_max)  # [B, K]
+    # Weight of source atom j on target atom i: hat function max(0, 1 - |tz_j - z_i| / dz).
+    w = jnp.clip(1.0 - jnp.abs(tz[:, None, :] - atoms[None, :, None]) / dz, 0.0, 1.0)  # [B, K_i, K_j]
+    return jax.lax.stop_gradient(jnp.einsum("bij,bj->bi", w, probs))
+
+
+def categorical_q_target(atoms, returns, discounts, logits_next_target, q_next_selector):
+    """C51 target distribution with greedy (or double, when the selector is the online net) action choice.
+
+    Args:
+      atoms: [K]; returns, discounts: [B].
+      logits_next_target: [B, A, K] target-network logits at the next state.
+      q_next_selector: [B, A] Q values that pick the next action: the target net's own
+        expectation for C51, the online net's for double C51 (Rainbow).
+    Returns:
+      target probabilities [B, K].
+    """
+    a_star = jnp.argmax(q_next_selector, axis=-1)
+    logits = jnp.take_along_axis(logits_next_target, a_star[:, None, None], axis=1)[:, 0]
+    return categorical_projection(atoms, jax.nn.softmax(logits, axis=-1), returns, discounts)
