@@ -1,0 +1,175 @@
+"""Shared pieces of the episode-based agents (REINFORCE, CEM, ES, GA, tabular methods).
+
+Not an algorithm (the leading underscore keeps it out of the registry).
+
+Whole episodes inside one compiled program: :func:`rollout_episodes` resets a batch of envs and
+runs a ``lax.scan`` of a fixed ``max_steps`` steps.  An env that has finished keeps stepping
+(the env layer auto-resets it) but its steps are masked out, so every episode is a prefix of the
+scan.  Shapes are static: the cost of one batch is always ``max_steps * num_envs`` env steps,
+whatever the episode lengths.  An episode still running after ``max_steps`` is cut there and
+counted as finished (``cut``); set ``max_steps`` to the env's own limit (the default everywhere)
+and no episode is cut.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxrl.config import ConfigError
+from jaxrl.envs.core import EnvSpec
+from jaxrl.networks.mlp import ACTIVATIONS
+
+
+class Episodes(NamedTuple):
+    """A batch of whole episodes, time-major. ``T = max_steps``, ``N = num_envs``.
+
+    obs [T, N, *obs_shape]: the observation acted on at t.   action [T, N].   reward [T, N].
+    mask [T, N] bool: step t belongs to the episode (False after it ended).
+    terminated [T, N] bool: the episode reached a terminal state at t (within the mask).
+    done [T, N] bool: the episode's last step is t (terminated, truncated, or cut at ``T``).
+    ret [N]: undiscounted return.   length [N] int32: number of steps.
+    """
+
+    obs: Any
+    action: jax.Array
+    reward: jax.Array
+    mask: jax.Array
+    terminated: jax.Array
+    done: jax.Array
+    ret: jax.Array
+    length: jax.Array
+
+
+def episode_limit(spec: EnvSpec, max_steps: int, field: str = "max_steps") -> int:
+    """``max_steps``, or the env's own episode limit when it is 0; a one-line error if neither exists."""
+    if max_steps > 0:
+        return max_steps
+    if not spec.max_episode_steps:
+        raise ConfigError(field, f"{spec.env_id} has no episode limit; set {field} to a positive number")
+    return int(spec.max_episode_steps)
+
+
+def rollout_episodes(env, act: Callable, key, max_steps: int) -> Episodes:
+    """Play one episode in each of ``env.spec.num_envs`` envs, from reset, for at most ``max_steps`` steps.
+
+    act(obs [N, *obs_shape], key) -> action [N, ...]   (closes over the policy parameters)
+    """
+    k_reset, k_run = jax.random.split(key)
+    env_state, ts = env.reset(k_reset)
+    n = env.spec.num_envs
+
+    def step(carry, k):
+        env_state, obs, alive = carry
+        k_act, k_env = jax.random.split(k)
+        action = act(obs, k_act)
+        env_state, ts = env.step(env_state, action, k_env)
+        out = (obs, action, ts.reward * alive, alive, ts.terminated & alive, ts.done & alive)
+        return (env_state, ts.obs, alive & ~ts.done), out
+
+    carry = (env_state, ts.obs, jnp.ones((n,), bool))
+    (_, _, alive), (obs, action, reward, mask, term, done) = jax.lax.scan(
+        step, carry, jax.random.split(k_run, max_steps))
+    done = done.at[-1].set(done[-1] | alive)  # cut at max_steps: the episode ends there
+    return Episodes(obs, action, reward, mask, term, done, reward.sum(0), mask.sum(0).astype(jnp.int32))
+
+
+def episode_sums(ret, length) -> dict:
+    """Episode metrics of finished episodes (any shape), in the ``base`` reduction convention."""
+    return {
+        "episode_return_sum": ret.sum(),
+        "episode_length_sum": length.astype(jnp.float32).sum(),
+        "episodes": jnp.asarray(ret.size, jnp.float32),
+    }
+
+
+def masked_explained_variance(pred, target, mask):
+    """1 - Var[target - pred] / Var[target] over the entries where ``mask`` is 1 (any equal shapes)."""
+    n = jnp.maximum(mask.sum(), 1.0)
+
+    def var(x):
+        mu = (x * mask).sum() / n
+        return (((x - mu) * mask) ** 2).sum() / n
+
+    vt = var(target)
+    return jnp.where(vt > 0, 1.0 - var(target - pred) / jnp.maximum(vt, 1e-8), 0.0)
+
+
+# ---- observations --------------------------------------------------------------------------
+
+def discrete_obs_size(spec: EnvSpec, override: int = 0, field: str = "num_states") -> int:
+    """Number of states of an env with integer (tabular) observations, or 0 for vector observations.
+
+    The env spec records the observation shape but not the size of a discrete observation space,
+    so for a gymnax env it is read from the env made with *default* options; pass ``override``
+    (the config's ``num_states``) for non-default options such as FrozenLake's ``map_name='8x8'``.
+    """
+    import numpy as np
+
+    if spec.obs_shape != () or not np.issubdtype(np.dtype(spec.obs_dtype), np.integer):
+        return 0
+    if override > 0:
+        return override
+    if spec.backend == "gymnax":
+        import gymnax
+
+        genv, params = gymnax.make(spec.env_id.split(":", 1)[1])
+        n = getattr(genv.observation_space(params), "n", 0)
+        if n:
+            return int(n)
+    raise ConfigError(field, f"{spec.env_id} has integer observations of unknown range; set {field}")
+
+
+def encode_obs(obs, num_states: int, obs_ndim: int):
+    """Float features of a batch of observations.
+
+    obs [*B, *obs_shape] -> [*B, F]: one-hot when ``num_states`` > 0 (integer observations,
+    ``obs_shape == ()``), else the ``obs_ndim`` trailing dims flattened.
+    """
+    if num_states:
+        return jax.nn.one_hot(obs, num_states)
+    lead = obs.shape[: obs.ndim - obs_ndim]
+    return obs.reshape(lead + (-1,)).astype(jnp.float32)
+
+
+class PolicyMLP(nn.Module):
+    """Policy network of the black-box and cross-entropy agents: an MLP from features to logits
+    (discrete) or to a mean in ``[-1, 1]`` (continuous: tanh).  LeCun-normal init, zero bias: no
+    LAPACK, safe to vmap over a population.
+
+    ``__call__(features [..., F]) -> [..., A]``.
+    """
+
+    action_dim: int
+    hidden: Sequence[int] = (64,)
+    activation: str = "tanh"
+    continuous: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        act = ACTIVATIONS[self.activation]
+        for h in self.hidden:
+            x = act(nn.Dense(h)(x))
+        out = nn.Dense(self.action_dim)(x)
+        return jnp.tanh(out) if self.continuous else out
+
+
+def deterministic_action(spec: EnvSpec):
+    """out [N, A] of :class:`PolicyMLP` -> env action [N, ...]: argmax, or the mean scaled to the box."""
+    if spec.discrete:
+        return lambda out: jnp.argmax(out, -1)
+    low = jnp.asarray(spec.action_space.low).reshape(-1)
+    high = jnp.asarray(spec.action_space.high).reshape(-1)
+    shape = tuple(spec.action_space.shape)
+
+    def scale(out):
+        a = low + 0.5 * (out + 1.0) * (high - low)
+        return a.reshape(out.shape[:-1] + shape)
+
+    return scale
+
+
+def action_dim(spec: EnvSpec) -> int:
+    return spec.action_space.n if spec.discrete else spec.action_space.dim
