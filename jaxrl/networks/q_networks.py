@@ -1,0 +1,99 @@
+"""Q networks for the DQN family: torsos, and heads for every mix of dueling, distributional, noisy.
+
+* Torso: an MLP for vector observations, or the Nature CNN (Mnih et al. 2015: conv 32 8x8/4,
+  64 4x4/2, 64 3x3/1, dense 512, ReLU) for 84x84xC frames.  Integer frames (uint8) are
+  scaled by 1/255 *inside* the network, so replay stores them as uint8.
+* Head: ``Q [.., A]`` (``num_atoms == 1``) or C51 logits ``[.., A, K]`` (``num_atoms = K > 1``);
+  dueling (Wang et al. 2016, arXiv:1511.06581) adds ``V + A - mean_a A`` (per atom for C51);
+  noisy (Fortunato et al. 2018, arXiv:1706.10295) makes the head layers factorized-Gaussian
+  :class:`NoisyDense`.  The noise is drawn from the ``"noise"`` RNG stream; without one (e.g.
+  greedy evaluation) a noisy layer uses its mean weights.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxrl.networks.init import orthogonal
+
+
+class NoisyDense(nn.Module):
+    """Dense layer with factorized Gaussian noise on weights and biases (NoisyNet, sigma0 = 0.5).
+
+    ``y = x (mu_w + sigma_w * f(e_in) f(e_out)^T) + mu_b + sigma_b * f(e_out)``,
+    ``f(e) = sign(e) sqrt|e|``; computed as two matmuls without forming the noise matrix.
+    """
+
+    features: int
+    sigma0: float = 0.5
+
+    @nn.compact
+    def __call__(self, x):
+        p = x.shape[-1]
+        bound = 1.0 / jnp.sqrt(p)
+        uni = lambda key, shape: jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+        const = lambda key, shape: jnp.full(shape, self.sigma0 / jnp.sqrt(p), jnp.float32)
+        mu_w = self.param("mu_kernel", uni, (p, self.features))
+        mu_b = self.param("mu_bias", uni, (self.features,))
+        sigma_w = self.param("sigma_kernel", const, (p, self.features))
+        sigma_b = self.param("sigma_bias", const, (self.features,))
+        y = x @ mu_w + mu_b
+        if not self.has_rng("noise"):
+            return y
+        k_in, k_out = jax.random.split(self.make_rng("noise"))
+        f = lambda e: jnp.sign(e) * jnp.sqrt(jnp.abs(e))
+        e_in = f(jax.random.normal(k_in, (p,)))
+        e_out = f(jax.random.normal(k_out, (self.features,)))
+        return y + ((x * e_in) @ sigma_w + sigma_b) * e_out
+
+
+class NatureCNN(nn.Module):
+    """Mnih et al. 2015 torso: [.., 84, 84, C] (uint8 or float) -> [.., 512]."""
+
+    @nn.compact
+    def __call__(self, x):
+        if jnp.issubdtype(x.dtype, jnp.integer):
+            x = x.astype(jnp.float32) * (1.0 / 255.0)
+        x = x.astype(jnp.float32)
+        batch = x.shape[:-3]
+        x = x.reshape((-1,) + x.shape[-3:])
+        init = orthogonal(2 ** 0.5)
+        x = nn.relu(nn.Conv(32, (8, 8), (4, 4), padding="VALID", kernel_init=init)(x))
+        x = nn.relu(nn.Conv(64, (4, 4), (2, 2), padding="VALID", kernel_init=init)(x))
+        x = nn.relu(nn.Conv(64, (3, 3), (1, 1), padding="VALID", kernel_init=init)(x))
+        x = x.reshape(batch + (-1,))
+        return nn.relu(nn.Dense(512, kernel_init=init)(x))
+
+
+class QNetwork(nn.Module):
+    """``__call__(obs) -> Q [.., A]`` or, when ``num_atoms > 1``, logits ``[.., A, num_atoms]``.
+
+    ``torso``: ``"mlp"`` (flattens the observation; ``hidden`` sizes, ReLU) or ``"nature_cnn"``.
+    """
+
+    action_dim: int
+    hidden: Sequence[int] = (128, 128)
+    torso: str = "mlp"
+    dueling: bool = False
+    num_atoms: int = 1
+    noisy: bool = False
+
+    @nn.compact
+    def __call__(self, obs):
+        if self.torso == "nature_cnn":
+            x = NatureCNN()(obs)
+        else:
+            x = obs.reshape(obs.shape[:-1] + (-1,)) if obs.ndim > 1 else obs
+            x = x.astype(jnp.float32)
+            for h in self.hidden:
+                x = nn.relu(nn.Dense(h, kernel_init=orthogonal(2 ** 0.5))(x))
+        dense = (lambda n: NoisyDense(n)) if self.noisy else (lambda n: nn.Dense(n))
+        k, a = self.num_atoms, self.action_dim
+        adv = dense(a * k)(x).reshape(x.shape[:-1] + (a, k))
+        if self.dueling:
+            value = dense(k)(x).reshape(x.shape[:-1] + (1, k))
+            adv = value + adv - adv.mean(axis=-2, keepdims=True)
+        return adv[..., 0] if k == 1 else adv
