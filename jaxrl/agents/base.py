@@ -9,6 +9,14 @@ An agent module ``jaxrl/agents/<algo>.py`` defines
 and gets ``make_train`` for free from :func:`make_train`.  The CLI, the results folder,
 benchmarks and profiling all work from ``Agent``, so adding an algorithm is one file.
 
+Evaluation: give ``Agent(..., act=greedy_act)``; see :class:`Agent` and :mod:`jaxrl.evaluation`.
+
+Checkpoint/resume: the driver saves the whole ``state`` pytree, so everything the agent needs to
+continue (params, optimizer state, target params, replay buffer, key, counters) must live in it.
+Fields named ``env_state`` and ``obs`` (of a NamedTuple/dataclass state, at any depth) belong to
+the environment: on envpool, whose env state cannot be saved, a resumed run replaces them with a
+fresh reset (:func:`jaxrl.checkpoint.splice_env`).
+
 Metrics convention: ``update`` returns a flat dict of scalars.  When several updates are
 reduced to one logging point, keys ending in ``_sum`` and the key ``episodes`` are summed,
 every other key is averaged.  ``episode_return = episode_return_sum / episodes``.
@@ -36,8 +44,15 @@ class Agent(NamedTuple):
     update: Callable
     num_updates: int
     steps_per_update: int
-    # Optional evaluation hook: (state, key) -> mean return of greedy/deterministic episodes.
+    # Optional custom evaluation: (state, key) -> returns of greedy episodes ([episodes] or a scalar).
+    # Prefer ``act``: the driver builds evaluation from it (jaxrl.evaluation.make_evaluate).
     evaluate: Optional[Callable] = None
+    # Optional greedy/deterministic policy for evaluation episodes:
+    #   act(state, obs[num_envs, *obs_shape]) -> action[num_envs, ...], ready for env.step
+    # (argmax of logits or Q-values; the clipped mean of a Gaussian; the mean of a CEM/ES
+    # distribution).  It must not use or advance ``state.key``.  With it, ``jaxrl train`` reports
+    # ``eval_return`` (``--eval-every``) and ``jaxrl eval`` works; without it there is no eval_return.
+    act: Optional[Callable] = None
 
 
 def is_summed(name: str) -> bool:

@@ -186,4 +186,9 @@ def make_agent(config: Config, env: Env) -> Agent:
         metrics["lr"] = hp["lr"] * (1.0 - count / grad_steps) if config.anneal_lr else hp["lr"]
         return State(params, opt_state, env_state, obs, key, state.update + 1), metrics
 
-    return Agent(config, init, update, num_updates, batch)
+    def act(state: State, obs):
+        """Greedy action for evaluation: argmax of the logits, or the clipped Gaussian mean."""
+        out = net.apply(state.params, obs)
+        return jnp.clip(out[0], low, high) if continuous else jnp.argmax(out[0], axis=-1)
+
+    return Agent(config, init, update, num_updates, batch, act=act)
