@@ -22,6 +22,7 @@ Semantics that differ from gymnax, documented for users:
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -48,7 +49,9 @@ def make_envpool(name: str, num_envs: int, num_seeds: int = 1, seed: int = 0, **
     opts = dict(ATARI_TRAINING_DEFAULTS) if atari else {}
     opts.update(options)
     pool_envs = num_envs * num_seeds
-    pool = envpool.make(name, env_type="gym", num_envs=pool_envs, batch_size=pool_envs, seed=seed, **opts)
+    with warnings.catch_warnings():  # gymnasium's float64->float32 Box casts: harmless noise
+        warnings.simplefilter("ignore", UserWarning)
+        pool = envpool.make(name, env_type="gym", num_envs=pool_envs, batch_size=pool_envs, seed=seed, **opts)
     handle0, recv, _send, xla_step = pool.xla()
     obs_space, act_space = pool.observation_space, pool.action_space
     obs_shape = tuple(obs_space.shape)

@@ -27,10 +27,13 @@ def _space(space) -> Discrete | Box:
     raise TypeError(f"unsupported gymnax space {space!r}")
 
 
-def make_gymnax(name: str, num_envs: int, **env_kwargs) -> Env:
+def make_gymnax(name: str, num_envs: int, max_episode_steps: int | None = None, **env_kwargs) -> Env:
+    """``max_episode_steps`` overrides the env's time limit (``params.max_steps_in_episode``)."""
     import gymnax
 
     genv, params = gymnax.make(name, **env_kwargs)
+    if max_episode_steps is not None:
+        params = params.replace(max_steps_in_episode=int(max_episode_steps))
     obs_space = genv.observation_space(params)
     spec = EnvSpec(
         env_id=f"gymnax:{name}",
