@@ -21,7 +21,7 @@ from pathlib import Path
 from jaxrl.config import ConfigError, coerce
 
 HELP = "train an algorithm (jaxrl train ALGO --help lists its fields)"
-COMMON = ("env", "num_seeds", "seed", "out", "sweep", "log_every", "experiment", "env_option", "quiet")
+COMMON = ("env", "num_seeds", "seed", "out", "sweep", "log_every", "experiment", "env_option", "quiet", "devices")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,6 +46,9 @@ def _algo_parser(algo: str, module, defaults: dict):
     g.add_argument("--env-option", action="append", metavar="KEY=VALUE",
                    help="option passed to the env backend, e.g. episodic_life=false (repeatable)")
     g.add_argument("--quiet", action="store_true", help="no progress line")
+    g.add_argument("--devices", metavar="all|N",
+                   help="shard seeds and sweep points over devices (default all; envpool uses 1); "
+                        "multi-host: set JAXRL_COORDINATOR, see jaxrl.parallel")
     c = p.add_argument_group(f"{algo} config ({cfg_cls.__module__}.Config)")
     for name, f in cfg_cls.field_specs().items():
         flag = "--" + name.replace("_", "-")
@@ -85,6 +88,7 @@ def parse(argv: list[str]):
     """argv after ``train`` -> (RunSpec, quiet). Raises ConfigError / UsageError."""
     from jaxrl import agents
     from jaxrl.cli import UsageError
+    from jaxrl.parallel import parse_devices
     from jaxrl.run import RunSpec
 
     experiment = {}
@@ -144,7 +148,8 @@ def parse(argv: list[str]):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = f"runs/{algo}-{env_id.split(':')[-1]}-{stamp}"
     spec = RunSpec(algo=algo, env_id=env_id, config=config, num_seeds=num_seeds, seed=args.get("seed", 0),
-                   sweep=sweep, out=out, log_every=args.get("log_every"), env_options=env_options)
+                   sweep=sweep, out=out, log_every=args.get("log_every"), env_options=env_options,
+                   devices=parse_devices(args.get("devices", experiment.get("devices", "all"))))
     return spec, bool(args.get("quiet", False))
 
 
@@ -177,9 +182,11 @@ def print_summary(summary: dict, spec, out: str, stream=sys.stdout) -> None:
 
 
 def run(args) -> int:
+    from jaxrl.parallel import initialize_distributed
     from jaxrl.run import train_run
 
     spec, quiet = parse(list(args.argv))
+    initialize_distributed()  # multi-host only when JAXRL_COORDINATOR / JAXRL_DISTRIBUTED is set
     summary = train_run(spec, progress=not quiet)
     print_summary(summary, spec, spec.out)
     return 0
