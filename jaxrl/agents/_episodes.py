@@ -173,3 +173,49 @@ def deterministic_action(spec: EnvSpec):
 
 def action_dim(spec: EnvSpec) -> int:
     return spec.action_space.n if spec.discrete else spec.action_space.dim
+
+
+# ---- black-box (population) agents -----------------------------------------------------------
+
+class FlatPolicy(NamedTuple):
+    """A :class:`PolicyMLP` seen as a flat parameter vector, for ES and GA.
+
+    init(key) -> theta [D];   act(theta [D], obs [N, *obs_shape]) -> deterministic env action [N, ...]
+    """
+
+    dim: int
+    init: Callable
+    act: Callable
+
+
+def flat_policy(spec: EnvSpec, hidden: Sequence[int], activation: str, num_states: int = 0) -> FlatPolicy:
+    from jax.flatten_util import ravel_pytree
+
+    n_states = discrete_obs_size(spec, num_states)
+    net = PolicyMLP(action_dim(spec), tuple(hidden), activation, continuous=not spec.discrete)
+    feat = lambda obs: encode_obs(obs, n_states, len(spec.obs_shape))  # noqa: E731
+    dummy = feat(jnp.zeros((1,) + spec.obs_shape, spec.obs_dtype))
+    theta0, unravel = ravel_pytree(net.init(jax.random.PRNGKey(0), dummy))
+    to_action = deterministic_action(spec)
+
+    def init(key):
+        return ravel_pytree(net.init(key, dummy))[0]
+
+    def act(theta, obs):
+        return to_action(net.apply(unravel(theta), feat(obs)))
+
+    return FlatPolicy(int(theta0.size), init, act)
+
+
+def evaluate_population(env, policy: FlatPolicy, thetas, keys, max_steps: int):
+    """Play ``env.spec.num_envs`` episodes with each of ``P`` parameter vectors, as one ``jax.vmap``.
+
+    thetas [P, D], keys [P, 2] (members given the same key see the same episodes: common random
+    numbers) -> (returns [P, E], lengths [P, E]).
+    """
+
+    def one(theta, key):
+        ep = rollout_episodes(env, lambda obs, _: policy.act(theta, obs), key, max_steps)
+        return ep.ret, ep.length
+
+    return jax.vmap(one)(thetas, keys)
