@@ -135,6 +135,8 @@ def read(path: Path, template) -> tuple[Any, dict, dict]:
     for i, t in enumerate(t_leaves):
         a = files.get(f"state/{i:05d}")
         want = np.asarray(jax.random.key_data(t)) if _is_key(t) else t
+        if a is not None and a.dtype.kind == "V" and a.dtype.itemsize == np.dtype(want.dtype).itemsize:
+            a = a.view(np.dtype(want.dtype))  # npz stores ml_dtypes (bfloat16, float8) as raw bytes
         if a is None or a.shape != tuple(want.shape) or a.dtype != np.dtype(want.dtype):
             got = "missing" if a is None else f"{a.dtype}{list(a.shape)}"
             raise CheckpointError("resume", f"{path}: state array {i} is {got}, expected "
@@ -148,8 +150,10 @@ def read(path: Path, template) -> tuple[Any, dict, dict]:
     return jax.tree_util.tree_unflatten(treedef, leaves), meta, extras
 
 
-def load_latest(run_dir, template, warn=sys.stderr) -> tuple[Any, dict, dict, Path]:
-    """The newest readable checkpoint; a damaged newest one falls back to the one before (warned)."""
+def load_latest(run_dir, template, warn=True) -> tuple[Any, dict, dict, Path]:
+    """The newest readable checkpoint; a damaged newest one falls back to the one before, with a
+    warning on ``warn`` (a stream; True: stderr; None: silent)."""
+    warn = sys.stderr if warn is True else warn
     ckpts = list_checkpoints(run_dir)
     if not ckpts:
         raise CheckpointError("resume", f"{run_dir} has no checkpoint ({CKPT_DIR}/ckpt-*.npz) to resume from")

@@ -1,7 +1,8 @@
 """Command line: ``jaxrl train ALGO --env ID --num-seeds N ...`` (also ``python -m jaxrl``).
 
 Every mistake in the input is reported as one line on stderr with exit status 2, before anything
-is compiled or written.
+is compiled or written.  A run that stops early reports one line and its own status: 3 when the
+NaN guard fires, 128 + signal (130 SIGINT, 143 SIGTERM) after saving a checkpoint.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 from jaxrl.config import ConfigError
 
 # name -> module in jaxrl.commands; each has HELP, add_arguments(parser), run(args) -> int
-COMMANDS = {"train": "jaxrl.commands.train"}
+COMMANDS = {"train": "jaxrl.commands.train", "eval": "jaxrl.commands.eval", "plot": "jaxrl.commands.plot"}
 
 
 class UsageError(Exception):
@@ -44,13 +45,25 @@ def main(argv=None) -> int:
         if not argv:
             parser.print_help()
             return 2
-        args = parser.parse_args(argv)
+        if argv[0] in COMMANDS and getattr(importlib.import_module(COMMANDS[argv[0]]), "RAW_ARGV", False):
+            # the command parses its own arguments (``train`` builds per-algorithm flags)
+            mod = importlib.import_module(COMMANDS[argv[0]])
+            args = argparse.Namespace(argv=argv[1:], _run=mod.run)
+        else:
+            args = parser.parse_args(argv)
         if not getattr(args, "_run", None):
             raise UsageError("choose a command: " + ", ".join(COMMANDS))
         return int(args._run(args) or 0)
     except (UsageError, ConfigError) as e:
         print(f"jaxrl: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # RunStopped (NaN guard, SIGINT/SIGTERM): one line, its own status
+        from jaxrl.run import RunStopped
+
+        if not isinstance(e, RunStopped):
+            raise
+        print(f"\njaxrl: stopped: {e}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         print("jaxrl: interrupted", file=sys.stderr)
         return 130

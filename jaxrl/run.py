@@ -294,16 +294,16 @@ def _crossed(prev_steps: int, steps: int, every: int) -> bool:
     return every > 0 and steps // every > prev_steps // every
 
 
-def spec_from_run_dir(run_dir: str) -> "RunSpec":
+def spec_from_run_dir(run_dir: str, what: str = "resume") -> "RunSpec":
     """The RunSpec of an existing results folder (for ``--resume`` and ``jaxrl eval``); one-line errors."""
     from jaxrl import agents
 
     p = Path(run_dir)
     if not p.is_dir():
-        raise ConfigError("resume", f"{run_dir} does not exist or is not a folder")
+        raise ConfigError(what, f"{run_dir} does not exist or is not a folder")
     cfg_path = p / "config.json"
     if not cfg_path.is_file():
-        raise ConfigError("resume", f"{run_dir} is not a jaxrl results folder (no config.json)")
+        raise ConfigError(what, f"{run_dir} is not a jaxrl results folder (no config.json)")
     try:
         c = json.loads(cfg_path.read_text())
         if not isinstance(c, dict):
@@ -317,9 +317,9 @@ def spec_from_run_dir(run_dir: str) -> "RunSpec":
                        checkpoint_every=c.get("checkpoint_every"), tensorboard=bool(c.get("tensorboard", False)),
                        memory_budget_gb=c.get("memory_budget_gb"), resume=True)
     except ConfigError as e:
-        raise ConfigError("resume", f"{cfg_path} holds an invalid config ({e})")
+        raise ConfigError(what, f"{cfg_path} holds an invalid config ({e})")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise ConfigError("resume", f"{cfg_path} is damaged ({type(e).__name__}: {e})")
+        raise ConfigError(what, f"{cfg_path} is damaged ({type(e).__name__}: {e})")
     return spec
 
 

@@ -7,7 +7,13 @@ Results folder (``--out``, default ``runs/ALGO-ENV-TIMESTAMP``):
   ``update``, ``env_steps`` (per seed), ``wall_time``, ``episode_return``, ``episode_length`` and
   every metric the agent reports;
 * ``summary.json``  ``final_return`` (per seed: mean return of episodes finished in the last 5% of
-  training), ``steps_per_second`` (all seeds, excluding compilation), ``compile_seconds``.
+  training), ``eval_return`` (greedy episodes at the end), ``steps_per_second`` (all seeds,
+  excluding compilation), ``compile_seconds``;
+* ``checkpoints/``  the last two checkpoints (``--checkpoint-every``); ``jaxrl train --resume DIR``;
+* ``tensorboard/``  with ``--tensorboard``: one event-file run per seed and sweep value.
+
+Exit status: 0 done, 2 bad input (nothing written), 3 non-finite loss or parameter (NaN guard,
+last good checkpoint kept), 130/143 stopped by SIGINT/SIGTERM after saving a checkpoint.
 """
 from __future__ import annotations
 
@@ -21,7 +27,9 @@ from pathlib import Path
 from jaxrl.config import ConfigError, coerce
 
 HELP = "train an algorithm (jaxrl train ALGO --help lists its fields)"
-COMMON = ("env", "num_seeds", "seed", "out", "sweep", "log_every", "experiment", "env_option", "quiet", "devices")
+RAW_ARGV = True  # jaxrl.cli hands over the raw arguments: ``--resume DIR`` may come first
+COMMON = ("env", "num_seeds", "seed", "out", "sweep", "log_every", "experiment", "env_option", "quiet",
+          "eval_every", "eval_episodes", "checkpoint_every", "tensorboard", "memory_budget", "resume", "devices")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,7 +41,7 @@ def _algo_parser(algo: str, module, defaults: dict):
 
     cfg_cls = module.Config
     p = Parser(prog=f"jaxrl train {algo}", description=(module.__doc__ or "").strip().splitlines()[0],
-               argument_default=argparse.SUPPRESS)
+               argument_default=argparse.SUPPRESS, allow_abbrev=False)
     g = p.add_argument_group("run")
     g.add_argument("--env", help=f"environment id (default {getattr(module, 'DEFAULT_ENV', 'gymnax:CartPole-v1')})")
     g.add_argument("--num-seeds", type=int, help="seeds trained in one vmapped program (default 1)")
@@ -46,6 +54,15 @@ def _algo_parser(algo: str, module, defaults: dict):
     g.add_argument("--env-option", action="append", metavar="KEY=VALUE",
                    help="option passed to the env backend, e.g. episodic_life=false (repeatable)")
     g.add_argument("--quiet", action="store_true", help="no progress line")
+    g.add_argument("--eval-every", type=int, help="env steps per seed between greedy evaluations "
+                                                  "(default 10%% of the run; 0: off)")
+    g.add_argument("--eval-episodes", type=int, help="greedy episodes per seed per evaluation (default 10)")
+    g.add_argument("--checkpoint-every", type=int, help="env steps per seed between checkpoints (default 10%% "
+                                                        "of the run; 0: only at the end and on SIGINT/SIGTERM)")
+    g.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
+    g.add_argument("--memory-budget", type=float, metavar="GIB",
+                   help="refuse runs whose state exceeds this many GiB (default: the device's memory)")
+    g.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint")
     g.add_argument("--devices", metavar="all|N",
                    help="shard seeds and sweep points over devices (default all; envpool uses 1); "
                         "multi-host: set JAXRL_COORDINATOR, see jaxrl.parallel")
@@ -60,6 +77,47 @@ def _algo_parser(algo: str, module, defaults: dict):
         else:
             c.add_argument(flag, dest=name, metavar=type(f.default).__name__.upper(), help=helptext)
     return p
+
+
+def _parse_strict(parser, rest: list[str]) -> dict:
+    """``parser.parse_args`` whose unknown-option error names the closest known options."""
+    import difflib
+
+    from jaxrl.cli import UsageError
+
+    ns, extra = parser.parse_known_args(rest)
+    if extra:
+        bad = extra[0]
+        if bad.startswith("-"):
+            opts = [o for o in parser._option_string_actions if o.startswith("--")]
+            close = difflib.get_close_matches(bad.split("=", 1)[0], opts, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else f"; see {parser.prog} --help"
+            raise UsageError(f"unknown option {bad}{hint}")
+        raise UsageError(f"unexpected argument {bad!r} (options look like --name VALUE)")
+    return vars(ns)
+
+
+def _parse_resume(argv: list[str]):
+    """``--resume RUN_DIR [--quiet]`` (optionally after the algorithm): the saved config, unchanged."""
+    from jaxrl.cli import UsageError
+    from jaxrl.run import spec_from_run_dir
+
+    rest = list(argv)
+    i = rest.index("--resume")
+    if i + 1 >= len(rest) or rest[i + 1].startswith("-"):
+        raise UsageError("--resume needs a results folder: jaxrl train --resume RUN_DIR")
+    run_dir = rest[i + 1]
+    del rest[i:i + 2]
+    quiet = "--quiet" in rest
+    rest = [a for a in rest if a != "--quiet"]
+    algo = rest.pop(0) if rest and not rest[0].startswith("-") else None
+    if rest:
+        raise UsageError(f"--resume continues {run_dir} with its saved config; drop {rest[0]} "
+                         f"(only --quiet is allowed)")
+    spec = spec_from_run_dir(run_dir)
+    if algo is not None and algo != spec.algo:
+        raise ConfigError("resume", f"{run_dir} is a {spec.algo} run, not {algo}")
+    return spec, quiet
 
 
 def _parse_kv(items, what):
@@ -91,6 +149,8 @@ def parse(argv: list[str]):
     from jaxrl.parallel import parse_devices
     from jaxrl.run import RunSpec
 
+    if "--resume" in argv:
+        return _parse_resume(argv)
     experiment = {}
     if "--experiment" in argv:
         i = argv.index("--experiment")
@@ -105,6 +165,9 @@ def parse(argv: list[str]):
             raise ConfigError("experiment", f"{path} is not valid JSON ({e.msg if hasattr(e, 'msg') else e})")
         if not isinstance(experiment, dict):
             raise ConfigError("experiment", f"{path} must hold a JSON object")
+        for key, kind in (("config", dict), ("env_options", dict), ("algo", str), ("env", str), ("num_seeds", int)):
+            if key in experiment and (not isinstance(experiment[key], kind) or isinstance(experiment[key], bool)):
+                raise ConfigError("experiment", f"{path}: {key!r} must be a JSON {kind.__name__}")
     if argv and not argv[0].startswith("-"):
         algo, rest = argv[0], argv[1:]
     elif "algo" in experiment:
@@ -120,7 +183,7 @@ def parse(argv: list[str]):
     module, preset = agents.get(algo)
     defaults = dict(preset)
     defaults.update(experiment.get("config", {}))
-    args = vars(_algo_parser(algo, module, defaults).parse_args(rest))
+    args = _parse_strict(_algo_parser(algo, module, defaults), rest)
 
     values = dict(defaults)
     values.update({k: v for k, v in args.items() if k not in COMMON})
@@ -150,6 +213,14 @@ def parse(argv: list[str]):
     spec = RunSpec(algo=algo, env_id=env_id, config=config, num_seeds=num_seeds, seed=args.get("seed", 0),
                    sweep=sweep, out=out, log_every=args.get("log_every"), env_options=env_options,
                    devices=parse_devices(args.get("devices", experiment.get("devices", "all"))))
+    spec.eval_every = args.get("eval_every")
+    spec.eval_episodes = args.get("eval_episodes", 10)
+    spec.checkpoint_every = args.get("checkpoint_every")
+    spec.tensorboard = bool(args.get("tensorboard", False))
+    spec.memory_budget_gb = args.get("memory_budget")
+    from jaxrl.run import validate_spec
+
+    validate_spec(spec, module)
     return spec, bool(args.get("quiet", False))
 
 
@@ -170,6 +241,9 @@ def print_summary(summary: dict, spec, out: str, stream=sys.stdout) -> None:
     print("-" * len(head), file=stream)
     for s, label, r in rows:
         print(f"{s:>{w0}}  " + (f"{label:<{w1}}  " if w1 else "") + f"{r:>12}", file=stream)
+    if summary.get("eval_return"):
+        ev = [f"{x:.2f}" if x is not None else "n/a" for x in summary["eval_return"]]
+        print(f"eval_return (greedy, {summary['eval_episodes']} episodes per seed): {', '.join(ev)}", file=stream)
     finite = [x for x in summary["final_return"] if x is not None and math.isfinite(x)]
     if finite:
         import statistics

@@ -1,0 +1,86 @@
+"""``jaxrl eval RUN_DIR --episodes N``: mean and std of greedy returns of the last saved policy.
+
+Rebuilds the agent from ``RUN_DIR/config.json``, loads the newest checkpoint, and plays ``N``
+greedy episodes per seed (and sweep value) in one compiled program (:mod:`jaxrl.evaluation`).
+Needs an agent with a greedy policy (``Agent.act``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+from jaxrl.config import ConfigError
+
+HELP = "evaluate the saved policy of a results folder (greedy episodes, mean and std of returns)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="results folder of jaxrl train")
+    p.add_argument("--episodes", type=int, default=10, help="greedy episodes per seed (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="PRNG seed of the evaluation episodes (default 0)")
+    p.add_argument("--max-steps", type=int, default=0, help="cut episodes at this length (default: the env's limit)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0):
+    """-> (spec, checkpoint meta, returns [batch, episodes] as NumPy)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxrl import agents, checkpoint, envs
+    from jaxrl.evaluation import make_eval_env, make_evaluate
+    from jaxrl.run import spec_from_run_dir
+
+    if episodes < 1:
+        raise ConfigError("episodes", f"must be >= 1; got {episodes}")
+    if max_steps < 0:
+        raise ConfigError("max_steps", f"must be >= 0; got {max_steps}")
+    spec = spec_from_run_dir(run_dir, what="run_dir")
+    if not checkpoint.list_checkpoints(run_dir):
+        raise ConfigError("run_dir", f"{run_dir} has no checkpoint ({checkpoint.CKPT_DIR}/ckpt-*.npz) to evaluate")
+    module, _ = agents.get(spec.algo)
+    batch = len(spec.sweep_points()) * spec.num_seeds
+    env = envs.make(spec.env_id, num_envs=getattr(spec.config, "num_envs", 1), num_seeds=batch, **spec.env_options)
+    agent = module.make_agent(spec.config, env)
+    if agent.act is None:
+        raise ConfigError("run_dir", f"{spec.algo} provides no greedy policy (Agent.act), so it cannot be evaluated")
+    points = spec.sweep_points()
+    keys = jnp.concatenate([jax.random.split(jax.random.PRNGKey(spec.seed), spec.num_seeds)] * len(points))
+    hp = {k: jnp.asarray([p.get(k, getattr(spec.config, k)) for p in points for _ in range(spec.num_seeds)],
+                         jnp.float32) for k in spec.config.hparams()}
+    template = jax.jit(jax.vmap(agent.init))(keys, hp)
+    state, meta, _, _ = checkpoint.load_latest(run_dir, template)
+    evaluate = make_evaluate(make_eval_env(spec.env_id, episodes, batch, spec.env_options), agent.act,
+                             max_steps or None)
+    eval_keys = jax.random.split(jax.random.PRNGKey(seed), batch)
+    returns = jax.jit(jax.vmap(evaluate))(state, eval_keys)
+    return spec, meta, np.asarray(returns)
+
+
+def run(args) -> int:
+    spec, meta, returns = evaluate_run(args.run_dir, args.episodes, args.seed, args.max_steps)
+    labels = [", ".join([f"seed={s}"] + [f"{k}={p[k]}" for k in spec.sweep])
+              for p in spec.sweep_points() for s in range(spec.num_seeds)]
+    result = {
+        "run_dir": args.run_dir, "algo": spec.algo, "env": spec.env_id, "update": meta["update"],
+        "env_steps_per_seed": meta.get("env_steps"), "episodes_per_seed": args.episodes,
+        "mean_return": float(returns.mean()), "std_return": float(returns.std()),
+        "per_seed": [{"label": lab, "mean_return": float(r.mean()), "std_return": float(r.std())}
+                     for lab, r in zip(labels, returns)],
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{spec.algo} on {spec.env_id}: checkpoint at update {meta['update']} "
+          f"({meta.get('env_steps', 0):,} env steps per seed), {args.episodes} greedy episodes per seed")
+    w = max(len(lab) for lab in labels)
+    print(f"{'':<{w}}  {'mean':>10}  {'std':>10}")
+    for row in result["per_seed"]:
+        print(f"{row['label']:<{w}}  {row['mean_return']:>10.2f}  {row['std_return']:>10.2f}")
+    n = returns.size
+    print(f"{'all':<{w}}  {result['mean_return']:>10.2f}  {result['std_return']:>10.2f}   ({n} episodes; "
+          f"95% CI of the mean +- {1.96 * returns.std(ddof=1) / math.sqrt(n) if n > 1 else 0.0:.2f})")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,219 @@
+"""Bad input: one line on stderr, exit status 2, no traceback, nothing written or overwritten.
+
+A few cases go through a real ``python -m jaxrl`` subprocess (the whole path, traceback check
+included); the rest call ``jaxrl.cli.main`` in-process (the same code, minus the interpreter start).
+Property-based tests throw random configs and argument lists at validation.
+"""
+import json
+import math
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from _small_runs import jaxrl_cli
+from jaxrl import agents, cli
+from jaxrl.cli import UsageError
+from jaxrl.commands.train import parse
+from jaxrl.config import ConfigError
+
+
+def _assert_one_line_error(rc, err, expect):
+    lines = err.strip().splitlines()
+    assert rc == 2, err
+    assert "Traceback" not in err
+    assert len(lines) == 1 and lines[0].startswith("jaxrl: error:"), lines
+    assert expect in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["train", "ppo", "--lrr", "0.1", "--out", "{tmp}/out"], "unknown option --lrr; did you mean --lr"),
+    (["train", "ppoo", "--out", "{tmp}/out"], "unknown algorithm 'ppoo'; did you mean ppo"),
+    (["train", "--resume", "{tmp}/missing"], "missing does not exist"),
+])
+def test_subprocess_one_line_exit_2(tmp_path, args, expect):
+    p = jaxrl_cli(*[a.format(tmp=tmp_path) for a in args], cwd=tmp_path)
+    _assert_one_line_error(p.returncode, p.stderr, expect)
+    assert p.stdout == ""
+    assert sorted(x.name for x in tmp_path.iterdir()) == []  # nothing written anywhere
+
+
+SMALL = ["--total-steps", "4096", "--num-envs", "4", "--num-steps", "64"]
+TRAIN_CASES = [
+    (["--env", "gymnax:CartPol-v1"], "unknown environment 'gymnax:CartPol-v1'; did you mean gymnax:CartPole-v1"),
+    (["--gamma", "1.5"], "gamma: must be <= 1.0"),
+    (["--num-envs", "0"], "num_envs: must be >= 1"),
+    (["--num-steps", "-5"], "num_steps: must be >= 1"),
+    (["--lr", "abc"], "lr: expected a number"),
+    (["--lr", "nan"], "lr: must be finite"),
+    (["--num-seeds", "0"], "num_seeds: must be >= 1"),
+    (["--sweep", "num_envs=2,4"], "num_envs is a static field"),
+    (["--sweep", "lr=0.1,-1"], "lr: must be > 0.0"),
+    (["--sweep", "lrr=0.1"], "unknown field 'lrr'; did you mean lr"),
+    (["--log-every", "0"], "log_every: must be an integer >= 1"),
+    (["--eval-episodes", "0"], "eval_episodes: must be an integer >= 1"),
+    (["--memory-budget", "0.000001"], "memory: the training state needs"),
+    (["--num-minibatches", "5"], "is not divisible by num_minibatches"),
+    (["--total-steps", "4096", "extra"], "unexpected argument 'extra'"),
+]
+
+
+@pytest.mark.parametrize("flags, expect", TRAIN_CASES, ids=[c[1][:30] for c in TRAIN_CASES])
+def test_train_config_mistakes(tmp_path, capsys, flags, expect):
+    out = tmp_path / "out"
+    rc = cli.main(["train", "ppo", *SMALL, *flags, "--out", str(out), "--quiet"])
+    _assert_one_line_error(rc, capsys.readouterr().err, expect)
+    assert not out.exists()
+
+
+def test_c51_on_continuous_actions(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = cli.main(["train", "dqn", "--env", "gymnax:Pendulum-v1", "--distributional", "--out", str(out)])
+    _assert_one_line_error(rc, capsys.readouterr().err, "needs a discrete action space")
+    assert not out.exists()
+
+
+def test_existing_results_folder_is_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "metrics.csv").write_text("precious")
+    rc = cli.main(["train", "ppo", *SMALL, "--out", str(out)])
+    _assert_one_line_error(rc, capsys.readouterr().err, "already exists and is not empty")
+    assert [p.name for p in out.iterdir()] == ["metrics.csv"] and (out / "metrics.csv").read_text() == "precious"
+
+
+@pytest.mark.parametrize("content, expect", [
+    (None, "no config.json"),
+    ("{not json", "config.json is damaged"),
+    (json.dumps({"algo": "ppo", "env": "gymnax:CartPole-v1", "num_seeds": 1, "seed": 0,
+                 "config": {"gamma": 7}}), "invalid config (gamma: must be <= 1.0"),
+    (json.dumps({"algo": "ppo", "env": "gymnax:CartPole-v1", "num_seeds": 1, "seed": 0, "config": {}}),
+     "has no checkpoint"),
+])
+def test_resume_of_a_bad_folder(tmp_path, capsys, content, expect):
+    run = tmp_path / "run"
+    run.mkdir()
+    if content is not None:
+        (run / "config.json").write_text(content)
+    before = sorted(p.name for p in run.iterdir())
+    rc = cli.main(["train", "--resume", str(run)])
+    _assert_one_line_error(rc, capsys.readouterr().err, expect)
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_resume_takes_no_other_options(tmp_path, capsys):
+    rc = cli.main(["train", "--resume", str(tmp_path), "--lr", "0.1"])
+    _assert_one_line_error(rc, capsys.readouterr().err, "drop --lr")
+
+
+def test_experiment_file_mistakes(tmp_path, capsys):
+    exp = tmp_path / "exp.json"
+    exp.write_text(json.dumps({"algo": "ppo", "config": {"lrr": 0.1}}))
+    rc = cli.main(["train", "--experiment", str(exp), "--out", str(tmp_path / "out")])
+    _assert_one_line_error(rc, capsys.readouterr().err, "lrr: unknown field for Config (did you mean lr")
+    exp.write_text(json.dumps({"algo": "ppo", "config": [1, 2]}))
+    rc = cli.main(["train", "--experiment", str(exp), "--out", str(tmp_path / "out")])
+    _assert_one_line_error(rc, capsys.readouterr().err, "'config' must be a JSON dict")
+    assert not (tmp_path / "out").exists()
+
+
+def test_eval_of_a_missing_folder(tmp_path, capsys):
+    rc = cli.main(["eval", str(tmp_path / "nope")])
+    _assert_one_line_error(rc, capsys.readouterr().err, "does not exist")
+
+
+# ---- property-based ---------------------------------------------------------------------------
+
+ALGOS = sorted(agents.algorithms())
+JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
+                 st.floats(allow_nan=True, allow_infinity=True), st.text(string.printable, max_size=8),
+                 st.lists(st.integers(), max_size=2), st.sampled_from(["1e400", "nan", "-0", "1.5", "true", " 3 "]))
+
+
+@st.composite
+def random_config(draw):
+    algo = draw(st.sampled_from(ALGOS))
+    module, _ = agents.get(algo)
+    names = list(module.Config.field_specs())
+    keys = draw(st.lists(st.one_of(st.sampled_from(names), st.text(string.ascii_lowercase + "_", min_size=1,
+                                                                    max_size=12)), max_size=5))
+    return module, {k: draw(JUNK) for k in keys}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_config())
+def test_random_configs_raise_only_config_error(case):
+    module, values = case
+    try:
+        cfg = module.Config.from_dict(values)
+    except ConfigError as e:
+        assert "\n" not in str(e) and str(e).split(":")[0]
+        return
+    cfg.validate()  # what passed once passes again
+    assert cfg == module.Config.from_dict(cfg.to_dict())
+
+
+def _valid_value(draw, f):
+    m, d = f.metadata, f.default
+    if m.get("choices") is not None:
+        return draw(st.sampled_from(list(m["choices"])))
+    if isinstance(d, bool):
+        return draw(st.booleans())
+    lo, hi = m.get("low"), m.get("high")
+    if isinstance(d, int):
+        lo_i = -1000 if lo is None else int(math.floor(lo)) + (1 if m.get("low_open") else 0)
+        return draw(st.integers(lo_i, lo_i + 2000 if hi is None else int(hi)))
+    if isinstance(d, float):
+        lo_f = -1e3 if lo is None else lo
+        return draw(st.floats(lo_f, lo_f + 1e3 if hi is None else hi, exclude_min=bool(m.get("low_open")),
+                              allow_nan=False, width=32))
+    return d
+
+
+@st.composite
+def per_field_valid_config(draw):
+    algo = draw(st.sampled_from(ALGOS))
+    module, _ = agents.get(algo)
+    specs = module.Config.field_specs()
+    names = draw(st.lists(st.sampled_from(list(specs)), max_size=4, unique=True))
+    return module, {n: _valid_value(draw, specs[n]) for n in names}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(per_field_valid_config())
+def test_valid_values_pass_as_values_and_as_cli_strings(case):
+    """Values within every field's bounds either pass, or fail only a cross-field rule; the CLI
+    spelling (strings) of the same values gives the same result."""
+    module, values = case
+    as_strings = {k: (str(v).lower() if isinstance(v, bool) else repr(v) if isinstance(v, float) else str(v))
+                  for k, v in values.items()}
+    try:
+        native = module.Config.from_dict(values)
+    except ConfigError as e:
+        with pytest.raises(ConfigError) as e2:
+            module.Config.from_dict(as_strings)
+        assert str(e2.value) == str(e)
+        return
+    assert module.Config.from_dict(as_strings) == native
+    for k, v in values.items():
+        assert getattr(native, k) == v
+
+
+VOCAB = ["ppo", "dqn", "a2c", "reinforce", "bogus", "--lr", "--gamma", "--num-envs", "--num-steps", "--sweep",
+         "--env", "--num-seeds", "--seed", "--log-every", "--eval-every", "--eval-episodes", "--checkpoint-every",
+         "--memory-budget", "--resume", "--experiment", "--lrr", "-x", "--no-anneal-lr", "--anneal-lr",
+         "--env-option", "--devices", "--quiet", "--tensorboard", "0", "-1", "1.5", "abc", "nan", "inf", "1e400",
+         "gamma=0.5,2", "lr=", "lr=0.1,0.2", "gymnax:CartPole-v1", "envpool:Nope", "x=y", "", "=", "4096"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(VOCAB), max_size=7))
+def test_random_command_lines_raise_only_usage_or_config_errors(argv):
+    try:
+        spec, quiet = parse(list(argv))
+    except (UsageError, ConfigError) as e:
+        assert "\n" not in str(e)
+        return
+    assert spec.config == type(spec.config).from_dict(spec.config.to_dict())
+    assert spec.num_seeds >= 1
