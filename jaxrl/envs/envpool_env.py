@@ -9,7 +9,9 @@ envpool's XLA handle cannot be vmapped: the pool is one C++ object.  jaxrl makes
   first ``num_envs`` results (exact when the pool holds a single batch);
 * under ``vmap`` over ``B`` members, actions ``[B, num_envs]`` are flattened to one pool step
   and the results are reshaped to ``[B, num_envs, ...]``.  The rule recurses, so nested
-  vmaps (seeds x sweep values) flatten too.  The handle stays unbatched.
+  vmaps (seeds x sweep values) flatten too.  The handle stays unbatched.  When ``init`` and
+  ``update`` are vmapped as separate programs (the driver's chunks), the state carries the handle
+  stacked ``[B, ...]``: B copies of the same pool handle; the rule uses the first.
 
 Semantics that differ from gymnax, documented for users:
 
@@ -95,8 +97,8 @@ def make_envpool(name: str, num_envs: int, num_seeds: int = 1, seed: int = 0, **
 
         @f.def_vmap
         def rule(axis_size, in_batched, handle, key):
-            if in_batched[0]:
-                raise ValueError("the envpool handle must not be batched")
+            if in_batched[0]:  # stacked by an outer vmap: B copies of the one pool handle
+                handle = handle[0]
             handle, obs = _reset_fn(n_local * axis_size)(handle, key[0])
             return (handle, obs.reshape((axis_size, n_local) + obs.shape[1:])), (False, True)
 
@@ -113,8 +115,8 @@ def make_envpool(name: str, num_envs: int, num_seeds: int = 1, seed: int = 0, **
 
         @f.def_vmap
         def rule(axis_size, in_batched, handle, action):
-            if in_batched[0]:
-                raise ValueError("the envpool handle must not be batched")
+            if in_batched[0]:  # stacked by an outer vmap: B copies of the one pool handle
+                handle = handle[0]
             if not in_batched[1]:
                 action = jnp.broadcast_to(action, (axis_size,) + action.shape)
             flat = action.reshape((axis_size * n_local,) + action.shape[2:])
