@@ -38,7 +38,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from jaxrl import buffers, losses, returns
+from jaxrl import buffers, losses, returns, rng
 from jaxrl.agents.base import Agent, episode_metrics
 from jaxrl.buffers import prioritized as prioritized_buffer
 from jaxrl.buffers import uniform as uniform_buffer
@@ -110,17 +110,19 @@ class State(NamedTuple):
     buffer: Any  # ReplayState | PrioritizedState
     env_state: Any
     obs: Any
-    key: jax.Array
+    key: jax.Array  # uint32[2] threefry key data of the agent's own stream (see jaxrl.rng)
     steps: jax.Array  # env steps so far (all envs)
     grad_steps: jax.Array
 
 
-def _scan_or_call(f, carry, length):
-    """``lax.scan(f, carry, None, length)``; a length-1 loop is inlined (one less loop per update)."""
-    if length == 1:
-        carry, out = f(carry, None)
+def _scan_or_call(f, carry, xs):
+    """``lax.scan(f, carry, xs)``; a length-1 loop is inlined (one less loop per update)."""
+    if xs.shape[0] == 1:
+        carry, out = f(carry, xs[0])
         return carry, jax.tree_util.tree_map(lambda x: x[None], out)
-    return jax.lax.scan(f, carry, None, length=length)
+    return jax.lax.scan(f, carry, xs)
+
+
 
 
 def make_agent(config: Config, env: Env) -> Agent:
@@ -200,17 +202,24 @@ def make_agent(config: Config, env: Env) -> Agent:
         env_state, ts = env.reset(k_env)
         example = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), row_spec)
         z = jnp.zeros((), jnp.int32)
-        return State(flat, flat, make_tx(hp).init(flat), buf.init(example), env_state, ts.obs, k_state, z, z)
+        key = jax.random.bits(k_state, (2,), jnp.uint32)
+        return State(flat, flat, make_tx(hp).init(flat), buf.init(example), env_state, ts.obs, key, z, z)
+
+    # All randomness of one update comes from ONE loop-free threefry hash (jaxrl.rng): per env
+    # step 2 * E words (epsilon, random action) + 4 (env key) + 4 (noise key); per gradient step
+    # B words (replay sampling) + 8 (two noise keys); + 2 for the next key.  Keys handed to code
+    # we do not own (env.step, flax noise) are unsafe_rbg keys, whose split is one op.
+    env_words, grad_words = 2 * E + 8, config.batch_size + 8
 
     # ------------------------------------------------------------------ acting
-    def env_step(carry, _, hp):
-        params, buffer, env_state, obs, key, steps = carry
-        key, k_noise, k_eps, k_rand, k_env = jax.random.split(key, 5)
-        q = q_of(apply(params, obs, k_noise))
+    def env_step(carry, bits, hp):
+        params, buffer, env_state, obs, steps = carry
+        q = q_of(apply(params, obs, rng.rbg_key(bits[2 * E + 4:]) if config.noisy else None))
         eps = epsilon(steps, hp)
-        explore = jax.random.uniform(k_eps, (E,)) < eps
-        action = jnp.where(explore, jax.random.randint(k_rand, (E,), 0, A), jnp.argmax(q, -1)).astype(jnp.int32)
-        env_state, ts = env.step(env_state, action, k_env)
+        explore = rng.uniform(bits[:E]) < eps
+        random_action = (bits[E:2 * E] % A).astype(jnp.int32)
+        action = jnp.where(explore, random_action, jnp.argmax(q, -1)).astype(jnp.int32)
+        env_state, ts = env.step(env_state, action, rng.rbg_key(bits[2 * E:]))
         row = {"obs": obs, "action": action, "reward": ts.reward, "terminated": ts.terminated,
                "truncated": ts.truncated}
         valid = ~ts.info["reset_step"] if "reset_step" in ts.info else jnp.ones((E,), bool)
@@ -223,12 +232,12 @@ def make_agent(config: Config, env: Env) -> Agent:
             buffer = buf.add(buffer, row)
         metrics = episode_metrics(ts)
         metrics["q_mean"] = q.mean()
-        return (params, buffer, env_state, ts.obs, key, steps + E), metrics
+        return (params, buffer, env_state, ts.obs, steps + E), metrics
 
     # ------------------------------------------------------------------ learning
-    def sample_batch(buffer, key, hp, steps):
-        idx = buf.sample(buffer, key, config.batch_size, beta(steps, hp)) if config.prioritized else \
-            buf.sample(buffer, key, config.batch_size)
+    def sample_batch(buffer, bits, hp, steps):
+        idx = buf.sample(buffer, bits, config.batch_size, beta(steps, hp)) if config.prioritized else \
+            buf.sample(buffer, bits, config.batch_size)
         w = uniform_buffer.window(buffer, idx.t, idx.env, n, ("reward", "terminated", "truncated"))
         ret, disc, last = returns.n_step_window(w["reward"], w["terminated"], w["truncated"], hp["gamma"])
         first = uniform_buffer.gather(buffer, idx.t, idx.env, 0, ("obs", "action") if config.prioritized else
@@ -266,39 +275,44 @@ def make_agent(config: Config, env: Env) -> Agent:
             q_pred = chosen
         return loss, (jax.lax.stop_gradient(priority), jax.lax.stop_gradient(q_pred))
 
-    def grad_step(carry, _, hp):
-        params, target, opt_state, buffer, key, steps, grad_steps = carry
-        key, k_sample, k_online, k_target = jax.random.split(key, 4)
-        idx, *batch = sample_batch(buffer, k_sample, hp, steps)
+    def grad_step(carry, bits, hp):
+        params, target, opt_state, buffer, steps, grad_steps = carry
+        B = config.batch_size
+        keys = (rng.rbg_key(bits[B:]), rng.rbg_key(bits[B + 4:])) if config.noisy else (None, None)
+        idx, *batch = sample_batch(buffer, bits[:B], hp, steps)
         (loss, (priority, q_pred)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            params, target, batch, (k_online, k_target), hp)
+            params, target, batch, keys, hp)
         updates, opt_state = make_tx(hp).update(grads, opt_state, params)
         params = params + updates
         if config.prioritized:
             buffer = buf.update_priorities(buffer, idx, priority + hp["priority_eps"], hp["alpha"])
         stats = {"loss": loss, "q_pred": q_pred.mean(), "grad_norm": jnp.sqrt((grads * grads).sum()),
                  "lr": lr_at(grad_steps, hp)}
-        return (params, target, opt_state, buffer, key, steps, grad_steps + 1), stats
+        return (params, target, opt_state, buffer, steps, grad_steps + 1), stats
 
     stat_keys = ("loss", "q_pred", "grad_norm", "lr")
 
-    def learn(carry, hp):
-        carry, stats = _scan_or_call(lambda c, x: grad_step(c, x, hp), carry, config.gradient_steps)
+    def learn(carry, bits, hp):
+        carry, stats = _scan_or_call(lambda c, x: grad_step(c, x, hp), carry, bits)
         return carry, {k: v.mean() for k, v in stats.items()}
 
-    def skip(carry, hp):
+    def skip(carry, bits, hp):
         return carry, {k: jnp.zeros((), jnp.float32) for k in stat_keys}
 
     def update(state: State, hp):
-        carry = (state.params, state.buffer, state.env_state, state.obs, state.key, state.steps)
-        carry, ep = _scan_or_call(lambda c, x: env_step(c, x, hp), carry, config.train_every)
-        params, buffer, env_state, obs, key, steps = carry
-        key, k_learn = jax.random.split(key)
+        T, G = config.train_every, config.gradient_steps
+        bits = rng.threefry_bits(state.key, 2 + T * env_words + G * grad_words)
+        key = bits[:2]
+        env_bits = bits[2:2 + T * env_words].reshape(T, env_words)
+        grad_bits = bits[2 + T * env_words:].reshape(G, grad_words)
+        carry = (state.params, state.buffer, state.env_state, state.obs, state.steps)
+        carry, ep = _scan_or_call(lambda c, x: env_step(c, x, hp), carry, env_bits)
+        params, buffer, env_state, obs, steps = carry
         _, ready = uniform_buffer.sampleable_rows(buffer, buf.rows, buf.lag)
         learning = (steps >= config.learning_starts) & (ready > 0)
-        lcarry = (params, state.target, state.opt_state, buffer, k_learn, steps, state.grad_steps)
-        lcarry, stats = jax.lax.cond(learning, learn, skip, lcarry, hp)
-        params, target, opt_state, buffer, _, _, grad_steps = lcarry
+        lcarry = (params, state.target, state.opt_state, buffer, steps, state.grad_steps)
+        lcarry, stats = jax.lax.cond(learning, learn, skip, lcarry, grad_bits, hp)
+        params, target, opt_state, buffer, _, grad_steps = lcarry
         # target update when this update crossed a multiple of target_update_every
         sync = (steps // config.target_update_every) > (state.steps // config.target_update_every)
         mix = jnp.where(sync & learning, hp["tau"], 0.0)

@@ -65,8 +65,9 @@ def make(capacity: int, num_envs: int, lag: int = 1) -> PrioritizedBuffer:
         tree = sum_tree.set_leaves(state.tree, idx, val)
         return PrioritizedState(data, (pos + 1) % rows, added, tree, masks, state.max_priority)
 
-    def sample(state: PrioritizedState, key, batch_size: int, beta=1.0) -> Indices:
-        slot = jnp.minimum(sum_tree.sample(state.tree, key, batch_size), slots - 1)
+    def sample(state: PrioritizedState, rand, batch_size: int, beta=1.0) -> Indices:
+        """``rand``: a PRNG key, or uint32 bits [batch_size]."""
+        slot = jnp.minimum(sum_tree.sample(state.tree, rand, batch_size), slots - 1)
         p = state.tree[state.tree.shape[0] // 2 + slot] / jnp.maximum(sum_tree.total(state.tree), 1e-30)
         _, n_rows = sampleable_rows(state, rows, lag)
         n = jnp.maximum(n_rows * num_envs, 1).astype(jnp.float32)

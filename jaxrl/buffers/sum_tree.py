@@ -14,6 +14,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxrl.buffers.uniform import bits_to_uniform, random_bits
+
 
 def tree_size(capacity: int) -> int:
     return 1 << max(0, (int(capacity) - 1).bit_length())
@@ -61,8 +63,11 @@ def find(tree: jax.Array, u: jax.Array) -> jax.Array:
     return node - size
 
 
-def sample(tree: jax.Array, key: jax.Array, batch: int) -> jax.Array:
-    """Stratified proportional sampling: one leaf from each of ``batch`` equal slices of the total."""
+def sample(tree: jax.Array, rand: jax.Array, batch: int) -> jax.Array:
+    """Stratified proportional sampling: one leaf from each of ``batch`` equal slices of the total.
+
+    ``rand``: a PRNG key, or uint32 random bits [batch].
+    """
     t = total(tree)
-    u = (jnp.arange(batch, dtype=jnp.float32) + jax.random.uniform(key, (batch,))) * (t / batch)
+    u = (jnp.arange(batch, dtype=jnp.float32) + bits_to_uniform(random_bits(rand, (batch,)))) * (t / batch)
     return find(tree, jnp.minimum(u, t))

@@ -60,6 +60,22 @@ def alloc(example_row, rows: int):
     return jax.tree_util.tree_map(lambda x: jnp.zeros((rows,) + jnp.shape(x), jnp.asarray(x).dtype), example_row)
 
 
+def random_bits(rand, shape) -> jax.Array:
+    """uint32 random bits of ``shape``: drawn from ``rand`` if it is a PRNG key, else ``rand`` itself.
+
+    Agents that draw all the randomness of an update in one call pass slices of it here, which
+    saves one threefry loop per use on CPU.
+    """
+    if jnp.issubdtype(rand.dtype, jax.dtypes.prng_key):
+        return jax.random.bits(rand, shape, jnp.uint32)
+    return rand.reshape(shape).astype(jnp.uint32)
+
+
+def bits_to_uniform(bits) -> jax.Array:
+    """uint32 bits -> float32 uniform on [0, 1) (23 mantissa bits)."""
+    return jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0
+
+
 def sampleable_rows(state: ReplayState, rows: int, lag: int):
     """(oldest row, number of rows that may start a sample)."""
     filled = jnp.minimum(state.added, rows)
@@ -78,9 +94,11 @@ def make(capacity: int, num_envs: int, lag: int = 1) -> ReplayBuffer:
     def add(state: ReplayState, row) -> ReplayState:
         return ReplayState(_write_row(state.data, row, state.pos), (state.pos + 1) % rows, state.added + 1)
 
-    def sample(state: ReplayState, key, batch_size: int) -> Indices:
+    def sample(state: ReplayState, rand, batch_size: int) -> Indices:
+        """``rand``: a PRNG key, or uint32 bits [batch_size]."""
         oldest, n_rows = sampleable_rows(state, rows, lag)
-        j = jax.random.randint(key, (batch_size,), 0, jnp.maximum(n_rows, 1) * num_envs)
+        m = (jnp.maximum(n_rows, 1) * num_envs).astype(jnp.uint32)
+        j = (random_bits(rand, (batch_size,)) % m).astype(jnp.int32)  # modulo bias <= m / 2^32
         t = (oldest + j // num_envs) % rows
         return Indices(t.astype(jnp.int32), (j % num_envs).astype(jnp.int32), jnp.ones((batch_size,), jnp.float32))
 

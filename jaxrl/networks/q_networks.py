@@ -43,10 +43,9 @@ class NoisyDense(nn.Module):
         y = x @ mu_w + mu_b
         if not self.has_rng("noise"):
             return y
-        k_in, k_out = jax.random.split(self.make_rng("noise"))
-        f = lambda e: jnp.sign(e) * jnp.sqrt(jnp.abs(e))
-        e_in = f(jax.random.normal(k_in, (p,)))
-        e_out = f(jax.random.normal(k_out, (self.features,)))
+        e = jax.random.normal(self.make_rng("noise"), (p + self.features,))
+        e = jnp.sign(e) * jnp.sqrt(jnp.abs(e))
+        e_in, e_out = e[:p], e[p:]
         return y + ((x * e_in) @ sigma_w + sigma_b) * e_out
 
 
