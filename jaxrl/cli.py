@@ -13,7 +13,8 @@ import sys
 from jaxrl.config import ConfigError
 
 # name -> module in jaxrl.commands; each has HELP, add_arguments(parser), run(args) -> int
-COMMANDS = {"train": "jaxrl.commands.train", "eval": "jaxrl.commands.eval", "plot": "jaxrl.commands.plot"}
+COMMANDS = {"train": "jaxrl.commands.train", "eval": "jaxrl.commands.eval", "plot": "jaxrl.commands.plot",
+            "profile": "jaxrl.commands.profile"}
 
 
 class UsageError(Exception):
