@@ -27,6 +27,7 @@ class Episodes(NamedTuple):
     """A batch of whole episodes, time-major. ``T = max_steps``, ``N = num_envs``.
 
     obs [T, N, *obs_shape]: the observation acted on at t.   action [T, N].   reward [T, N].
+    next_obs [T, N, *obs_shape]: the observation the step reached (``final_obs``, before auto-reset).
     mask [T, N] bool: step t belongs to the episode (False after it ended).
     terminated [T, N] bool: the episode reached a terminal state at t (within the mask).
     done [T, N] bool: the episode's last step is t (terminated, truncated, or cut at ``T``).
@@ -36,6 +37,7 @@ class Episodes(NamedTuple):
     obs: Any
     action: jax.Array
     reward: jax.Array
+    next_obs: Any
     mask: jax.Array
     terminated: jax.Array
     done: jax.Array
@@ -66,14 +68,14 @@ def rollout_episodes(env, act: Callable, key, max_steps: int) -> Episodes:
         k_act, k_env = jax.random.split(k)
         action = act(obs, k_act)
         env_state, ts = env.step(env_state, action, k_env)
-        out = (obs, action, ts.reward * alive, alive, ts.terminated & alive, ts.done & alive)
+        out = (obs, action, ts.reward * alive, ts.final_obs, alive, ts.terminated & alive, ts.done & alive)
         return (env_state, ts.obs, alive & ~ts.done), out
 
     carry = (env_state, ts.obs, jnp.ones((n,), bool))
-    (_, _, alive), (obs, action, reward, mask, term, done) = jax.lax.scan(
+    (_, _, alive), (obs, action, reward, next_obs, mask, term, done) = jax.lax.scan(
         step, carry, jax.random.split(k_run, max_steps))
     done = done.at[-1].set(done[-1] | alive)  # cut at max_steps: the episode ends there
-    return Episodes(obs, action, reward, mask, term, done, reward.sum(0), mask.sum(0).astype(jnp.int32))
+    return Episodes(obs, action, reward, next_obs, mask, term, done, reward.sum(0), mask.sum(0).astype(jnp.int32))
 
 
 def episode_sums(ret, length) -> dict:
@@ -219,3 +221,13 @@ def evaluate_population(env, policy: FlatPolicy, thetas, keys, max_steps: int):
         return ep.ret, ep.length
 
     return jax.vmap(one)(thetas, keys)
+
+
+def play_episodes(env, act: Callable, key, max_steps: int, num_episodes: int) -> Episodes:
+    """``num_episodes`` episodes (a multiple of ``env.spec.num_envs``) as a vmap of :func:`rollout_episodes`
+    over groups of ``num_envs``; every field gets a leading ``[num_episodes // num_envs]`` axis."""
+    n = env.spec.num_envs
+    if num_episodes % n:
+        raise ConfigError("eval_episodes", f"{num_episodes} is not a multiple of num_envs = {n}")
+    keys = jax.random.split(key, num_episodes // n)
+    return jax.vmap(lambda k: rollout_episodes(env, act, k, max_steps))(keys)
