@@ -1,0 +1,99 @@
+"""Tabular Q-learning (Watkins 1989) for envs with integer observations (FrozenLake).
+
+As in Lapan, *Deep RL Hands-On*, ch. 6, one ``update`` (an iteration) is
+
+1. ``steps_per_iteration`` steps in each of ``num_envs`` envs with an epsilon-greedy behaviour
+   policy (``epsilon=1``, the default: uniformly random, as in the reference), each followed by
+   ``Q(s,a) <- Q(s,a) + alpha (r + gamma (1 - terminated) max_a' Q(s',a') - Q(s,a))``; the
+   transitions of the ``num_envs`` envs are applied one after another (a scan), so two envs
+   visiting the same pair make two exact updates;
+2. ``eval_episodes`` episodes of the greedy policy, which are the reported episodes (FrozenLake's
+   return is the success rate); they do not update Q and are not counted in ``steps_per_update``.
+
+Truncated episodes bootstrap from ``final_obs``; terminal ones do not.
+``steps_per_update = num_envs * steps_per_iteration``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl.agents._episodes import discrete_obs_size, episode_limit, episode_sums, play_episodes
+from jaxrl.agents.base import Agent
+from jaxrl.config import Config, ConfigError, field
+from jaxrl.envs.core import Env, require_discrete
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(Config):
+    num_envs: int = field(1, low=1, help="envs of behaviour play")
+    steps_per_iteration: int = field(1, low=1, help="behaviour steps per env per iteration")
+    iterations: int = field(3000, low=1, help="iterations per seed")
+    alpha: float = field(0.2, traced=True, low=0.0, high=1.0, low_open=True, help="learning rate of the table")
+    gamma: float = field(0.9, traced=True, low=0.0, high=1.0, help="discount")
+    epsilon: float = field(1.0, traced=True, low=0.0, high=1.0, help="behaviour epsilon (1: uniformly random)")
+    eval_episodes: int = field(20, low=1, help="greedy episodes played after each iteration")
+    max_steps: int = field(0, low=0, help="step limit of evaluation episodes; 0 = the env's limit")
+    num_states: int = field(0, low=0, help="number of states (FrozenLake 8x8: 64); 0 = infer from the env")
+
+    def check(self):
+        if self.eval_episodes % self.num_envs:
+            raise ConfigError("eval_episodes", f"{self.eval_episodes} is not a multiple of num_envs = {self.num_envs}")
+
+
+class State(NamedTuple):
+    q: jax.Array  # [S, A]
+    env_state: Any
+    obs: jax.Array
+    key: jax.Array
+
+
+def q_update(q, s, a, r, s_next, terminated, alpha, gamma):
+    """One Q-learning update of the table ``q [S, A]`` for a single transition (scalars). Returns (q, td_error)."""
+    target = r + gamma * (1.0 - terminated.astype(jnp.float32)) * q[s_next].max()
+    td = target - q[s, a]
+    return q.at[s, a].add(alpha * td), td
+
+
+def make_agent(config: Config, env: Env) -> Agent:
+    config.validate()
+    spec = env.spec
+    require_discrete(spec, "q_learning")
+    S = discrete_obs_size(spec, config.num_states)
+    if not S:
+        raise ConfigError("env", f"q_learning needs integer (tabular) observations; {spec.env_id} has "
+                                 f"observations of shape {spec.obs_shape}")
+    A, N, T = spec.action_space.n, config.num_envs, episode_limit(spec, config.max_steps)
+
+    def init(key, hp):
+        k_env, k_state = jax.random.split(key)
+        env_state, ts = env.reset(k_env)
+        return State(jnp.zeros((S, A), jnp.float32), env_state, ts.obs, k_state)
+
+    def update(state: State, hp):
+        key, k_play, k_eval = jax.random.split(state.key, 3)
+
+        def step(carry, k):
+            q, env_state, obs = carry
+            k_eps, k_rand, k_env = jax.random.split(k, 3)
+            explore = jax.random.uniform(k_eps, (N,)) < hp["epsilon"]
+            a = jnp.where(explore, jax.random.randint(k_rand, (N,), 0, A), jnp.argmax(q[obs], -1))
+            env_state, ts = env.step(env_state, a, k_env)
+
+            def one(q, tr):
+                return q_update(q, *tr, hp["alpha"], hp["gamma"])
+
+            q, td = jax.lax.scan(one, q, (obs, a, ts.reward, ts.final_obs, ts.terminated))
+            return (q, env_state, ts.obs), jnp.abs(td).mean()
+
+        (q, env_state, obs), td = jax.lax.scan(step, (state.q, state.env_state, state.obs),
+                                               jax.random.split(k_play, config.steps_per_iteration))
+        ep = play_episodes(env, lambda o, _: jnp.argmax(q[o], -1), k_eval, T, config.eval_episodes)
+        metrics = episode_sums(ep.ret, ep.length)
+        metrics.update({"td_error": td.mean(), "q_mean": q.mean(), "q_max": q.max()})
+        return State(q, env_state, obs, key), metrics
+
+    return Agent(config, init, update, config.iterations, N * config.steps_per_iteration)
