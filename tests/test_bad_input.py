@@ -9,7 +9,7 @@ import math
 import string
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from _small_runs import jaxrl_cli
@@ -209,6 +209,7 @@ VOCAB = ["ppo", "dqn", "a2c", "reinforce", "bogus", "--lr", "--gamma", "--num-en
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(VOCAB), max_size=7))
+@example(["--experiment", ""])  # found by hypothesis: reading a folder as the experiment file
 def test_random_command_lines_raise_only_usage_or_config_errors(argv):
     try:
         spec, quiet = parse(list(argv))
@@ -217,3 +218,34 @@ def test_random_command_lines_raise_only_usage_or_config_errors(argv):
         return
     assert spec.config == type(spec.config).from_dict(spec.config.to_dict())
     assert spec.num_seeds >= 1
+
+
+def test_every_help_text_formats():
+    """argparse %-formats help strings: a stray % in any command's help crashes ``jaxrl --help``."""
+    parser = cli.build_parser()
+    assert all(name in parser.format_help() for name in cli.COMMANDS)
+    sub = next(a for a in parser._actions if hasattr(a, "choices") and a.choices)
+    for name, p in sub.choices.items():
+        assert p.format_help()
+    from jaxrl.commands.train import _algo_parser
+
+    for algo, (module, preset) in agents.algorithms().items():
+        assert "--eval-every" in _algo_parser(algo, module, preset).format_help()
+
+
+def test_a_config_field_named_like_a_run_option_gets_a_cfg_flag():
+    import dataclasses
+    import types
+
+    from jaxrl.agents import ppo
+    from jaxrl.commands.train import _algo_parser, _parse_strict
+    from jaxrl.config import field
+
+    @dataclasses.dataclass(frozen=True)
+    class Config(ppo.Config):
+        eval_episodes: int = field(20, low=1, help="collides with the run option --eval-episodes")
+
+    p = _algo_parser("x", types.SimpleNamespace(Config=Config, __doc__="x"), {})
+    args = _parse_strict(p, ["--eval-episodes", "3", "--cfg-eval-episodes", "7"])
+    assert args["eval_episodes"] == "3" or args["eval_episodes"] == 3
+    assert args["cfg__eval_episodes"] == "7"

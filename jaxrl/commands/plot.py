@@ -14,7 +14,7 @@ from pathlib import Path
 
 from jaxrl.config import ConfigError
 
-HELP = "plot learning curves of results folders (mean and 95% CI over seeds)"
+HELP = "plot learning curves of results folders (mean and 95 pct. confidence band over seeds)"
 
 # two-sided 95% quantiles of Student's t, df = 1..30; 1.96 beyond
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,

@@ -27,6 +27,7 @@ from pathlib import Path
 from jaxrl.config import ConfigError, coerce
 
 HELP = "train an algorithm (jaxrl train ALGO --help lists its fields)"
+CFG_PREFIX = "cfg__"  # dest of a config field whose name collides with a run option (flag --cfg-NAME)
 RAW_ARGV = True  # jaxrl.cli hands over the raw arguments: ``--resume DIR`` may come first
 COMMON = ("env", "num_seeds", "seed", "out", "sweep", "log_every", "experiment", "env_option", "quiet",
           "eval_every", "eval_episodes", "checkpoint_every", "tensorboard", "memory_budget", "resume", "devices")
@@ -68,14 +69,16 @@ def _algo_parser(algo: str, module, defaults: dict):
                         "multi-host: set JAXRL_COORDINATOR, see jaxrl.parallel")
     c = p.add_argument_group(f"{algo} config ({cfg_cls.__module__}.Config)")
     for name, f in cfg_cls.field_specs().items():
-        flag = "--" + name.replace("_", "-")
+        flag, dest = "--" + name.replace("_", "-"), name
+        if name in COMMON or flag in p._option_string_actions:  # a field named like a run option
+            flag, dest = "--cfg-" + name.replace("_", "-"), CFG_PREFIX + name
         default = defaults.get(name, f.default)
         tag = " [sweepable]" if f.metadata.get("traced") else ""
-        helptext = f"{f.metadata.get('help', '')} (default {default}){tag}"
+        helptext = f"{f.metadata.get('help', '')} (default {default}){tag}".replace("%", "%%")
         if isinstance(f.default, bool):
-            c.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=helptext)
+            c.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, help=helptext)
         else:
-            c.add_argument(flag, dest=name, metavar=type(f.default).__name__.upper(), help=helptext)
+            c.add_argument(flag, dest=dest, metavar=type(f.default).__name__.upper(), help=helptext)
     return p
 
 
@@ -161,6 +164,8 @@ def parse(argv: list[str]):
             experiment = json.loads(path.read_text())
         except FileNotFoundError:
             raise ConfigError("experiment", f"{path} does not exist")
+        except OSError as e:  # a folder, no permission, ...
+            raise ConfigError("experiment", f"cannot read {str(path)!r} ({e.strerror or e})")
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ConfigError("experiment", f"{path} is not valid JSON ({e.msg if hasattr(e, 'msg') else e})")
         if not isinstance(experiment, dict):
@@ -186,7 +191,7 @@ def parse(argv: list[str]):
     args = _parse_strict(_algo_parser(algo, module, defaults), rest)
 
     values = dict(defaults)
-    values.update({k: v for k, v in args.items() if k not in COMMON})
+    values.update({k.removeprefix(CFG_PREFIX): v for k, v in args.items() if k not in COMMON})
     if "iterations" in values and "iterations" not in module.Config.field_specs():
         raise ConfigError("iterations", f"{algo} counts its budget in env steps; use --total-steps")
     config = module.Config.from_dict(values)
