@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 
 from jaxrl import losses
 from jaxrl.agents.base import Agent, episode_metrics, explained_variance
@@ -55,7 +56,7 @@ class Config(Config):
 
 
 class State(NamedTuple):
-    params: Any
+    params: jax.Array  # all network parameters as one flat vector (see make_agent)
     opt_state: Any
     env_state: Any
     obs: Any
@@ -109,6 +110,16 @@ def make_agent(config: Config, env: Env) -> Agent:
     mb_size = batch // config.num_minibatches
     num_updates = config.total_steps // batch
     grad_steps = num_updates * config.num_epochs * config.num_minibatches
+    # Parameters live as ONE flat vector: Adam, the global-norm clip and the update are then a
+    # handful of ops instead of a handful per layer, which is most of the cost of a tiny-network
+    # SGD step on CPU. ``unravel`` is a static function of the network's shapes.
+    dummy_obs = jnp.zeros(spec.obs_shape, spec.obs_dtype)
+    shapes = jax.eval_shape(net.init, jax.random.PRNGKey(0), dummy_obs)
+    _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))
+
+    def apply(theta, obs):
+        return net.apply(unravel(theta), obs)
+
     if continuous:
         low = jnp.asarray(spec.action_space.low)
         high = jnp.asarray(spec.action_space.high)
@@ -123,14 +134,14 @@ def make_agent(config: Config, env: Env) -> Agent:
 
     def init(key, hp):
         k_net, k_env, k_state = jax.random.split(key, 3)
-        params = net.init(k_net, jnp.zeros(spec.obs_shape, spec.obs_dtype))
+        params = ravel_pytree(net.init(k_net, dummy_obs))[0]
         env_state, ts = env.reset(k_env)
         return State(params, make_tx(hp).init(params), env_state, ts.obs, k_state, jnp.zeros((), jnp.int32))
 
     def env_step(carry, key):
         params, env_state, obs = carry
         k_act, k_env = jax.random.split(key)
-        out = net.apply(params, obs)
+        out = apply(params, obs)
         action = sample(k_act, out)
         env_action = jnp.clip(action, low, high) if continuous else action
         env_state, ts = env.step(env_state, env_action, k_env)
@@ -139,7 +150,7 @@ def make_agent(config: Config, env: Env) -> Agent:
 
     def loss_fn(params, mb, hp):
         obs, action, old_logp, old_value, adv, target = mb
-        out = net.apply(params, obs)
+        out = apply(params, obs)
         logp = logp_fn(out, action)
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         pg_loss, ratio = losses.ppo_clip_loss(logp, old_logp, adv, hp["clip_eps"])
@@ -163,7 +174,7 @@ def make_agent(config: Config, env: Env) -> Agent:
         (params, env_state, obs), (traj, ep) = jax.lax.scan(
             env_step, (state.params, state.env_state, state.obs), jax.random.split(k_roll, config.num_steps))
         # V(s') for every transition in one batched forward: bootstraps truncated episodes too.
-        next_value = net.apply(params, traj.final_obs)[1]
+        next_value = apply(params, traj.final_obs)[1]
         adv = gae(traj.reward, traj.value, next_value, traj.terminated, traj.done, hp["gamma"], hp["gae_lambda"])
         target = adv + traj.value
         flat = jax.tree_util.tree_map(lambda x: x.reshape((batch,) + x.shape[2:]),
@@ -188,7 +199,7 @@ def make_agent(config: Config, env: Env) -> Agent:
 
     def act(state: State, obs):
         """Greedy action for evaluation: argmax of the logits, or the clipped Gaussian mean."""
-        out = net.apply(state.params, obs)
+        out = apply(state.params, obs)
         return jnp.clip(out[0], low, high) if continuous else jnp.argmax(out[0], axis=-1)
 
     return Agent(config, init, update, num_updates, batch, act=act)
