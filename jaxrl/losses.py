@@ -90,8 +90,11 @@ def categorical_cross_entropy(logits, target_probs):
 
 
 def select_action_values(values, actions):
-    """``values[b, actions[b]]`` for Q values [B, A] -> [B], or logits [B, A, K] -> [B, K]."""
-    idx = actions.astype(jnp.int32)[:, None]
+    """``values[b, actions[b]]`` for Q values [B, A] -> [B], or logits [B, A, K] -> [B, K].
+
+    A one-hot contraction rather than a gather: its gradient is a multiply, not a scatter-add.
+    """
+    onehot = jax.nn.one_hot(actions, values.shape[1], dtype=values.dtype)
     if values.ndim == 3:
-        idx = idx[:, :, None]
-    return jnp.take_along_axis(values, idx, axis=1)[:, 0]
+        return jnp.einsum("bak,ba->bk", values, onehot)
+    return (values * onehot).sum(-1)

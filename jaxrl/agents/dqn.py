@@ -67,7 +67,7 @@ class Config(Config):
     eps_end: float = field(0.05, traced=True, low=0.0, high=1.0, help="final exploration epsilon")
     eps_decay_steps: int = field(250_000, low=1, help="env steps of the linear epsilon decay")
     n_step: int = field(1, low=1, high=64, help="n-step returns")
-    double: bool = field(False, help="double Q-learning targets")
+    double: bool = field(True, help="double Q-learning targets (on by default: plain DQN is unstable on CartPole)")
     dueling: bool = field(False, help="dueling value/advantage head")
     distributional: bool = field(False, help="C51 distributional head and loss")
     num_atoms: int = field(51, low=2, help="C51 atoms")
@@ -80,7 +80,7 @@ class Config(Config):
     priority_eps: float = field(1e-6, traced=True, low=0.0, help="added to |TD| for priorities")
     loss: str = field("mse", choices=("mse", "huber"), help="TD loss (C51 uses cross-entropy)")
     total_steps: int = field(500_000, low=1, help="env steps per seed")
-    hidden: int = field(128, low=1, help="units per hidden layer (MLP torso)")
+    hidden: int = field(64, low=1, help="units per hidden layer (MLP torso)")
     layers: int = field(2, low=1, high=8, help="hidden layers (MLP torso)")
 
     def check(self):
