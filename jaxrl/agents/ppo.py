@@ -99,6 +99,29 @@ def _policy(spec, continuous):
     return sample, logp, entropy
 
 
+def _presampled(continuous: bool, action_dim: int):
+    """Policy noise drawn for a whole rollout in one call, then consumed step by step.
+
+    Returns ``draw(key, prefix) -> noise[*prefix, A]`` and ``sample(noise, out) -> action``:
+    Gumbel noise + argmax for a categorical (the Gumbel-max trick, the same distribution as
+    ``jax.random.categorical``), standard normal noise for a Gaussian.  One large draw costs far
+    less than one small draw per env step on CPU.
+    """
+    if not continuous:
+        def draw(key, prefix):
+            return jax.random.gumbel(key, tuple(prefix) + (action_dim,))
+
+        def sample(noise, out):
+            return jnp.argmax(out[0] + noise, axis=-1)
+    else:
+        def draw(key, prefix):
+            return jax.random.normal(key, tuple(prefix) + (action_dim,))
+
+        def sample(noise, out):
+            return out[0] + jnp.exp(out[2]) * noise
+    return draw, sample
+
+
 def make_agent(config: Config, env: Env) -> Agent:
     config.validate()
     spec = env.spec
@@ -138,11 +161,13 @@ def make_agent(config: Config, env: Env) -> Agent:
         env_state, ts = env.reset(k_env)
         return State(params, make_tx(hp).init(params), env_state, ts.obs, k_state, jnp.zeros((), jnp.int32))
 
-    def env_step(carry, key):
+    draw_noise, sample_noise = _presampled(continuous, action_dim)
+
+    def env_step(carry, xs):
         params, env_state, obs = carry
-        k_act, k_env = jax.random.split(key)
+        noise, k_env = xs
         out = apply(params, obs)
-        action = sample(k_act, out)
+        action = sample_noise(noise, out)
         env_action = jnp.clip(action, low, high) if continuous else action
         env_state, ts = env.step(env_state, env_action, k_env)
         tr = Rollout(obs, action, logp_fn(out, action), out[1], ts.reward, ts.terminated, ts.done, ts.final_obs)
@@ -170,9 +195,11 @@ def make_agent(config: Config, env: Env) -> Agent:
 
     def update(state: State, hp):
         tx = make_tx(hp)
-        key, k_roll, k_perm = jax.random.split(state.key, 3)
+        key, k_noise, k_env, k_perm = jax.random.split(state.key, 4)
+        # All of the rollout's randomness in two calls: per-step draws cost more than the env step.
+        xs = (draw_noise(k_noise, (config.num_steps, config.num_envs)), jax.random.split(k_env, config.num_steps))
         (params, env_state, obs), (traj, ep) = jax.lax.scan(
-            env_step, (state.params, state.env_state, state.obs), jax.random.split(k_roll, config.num_steps))
+            env_step, (state.params, state.env_state, state.obs), xs)
         # V(s') for every transition in one batched forward: bootstraps truncated episodes too.
         next_value = apply(params, traj.final_obs)[1]
         adv = gae(traj.reward, traj.value, next_value, traj.terminated, traj.done, hp["gamma"], hp["gae_lambda"])
@@ -180,16 +207,19 @@ def make_agent(config: Config, env: Env) -> Agent:
         flat = jax.tree_util.tree_map(lambda x: x.reshape((batch,) + x.shape[2:]),
                                       (traj.obs, traj.action, traj.logp, traj.value, adv, target))
 
-        def sgd_step(carry, idx):
+        # Shuffle once for all epochs: one gather per array builds every minibatch
+        # [epochs * minibatches, mb_size, ...]; the scan then slices them in order.
+        perms = jax.vmap(lambda k: jax.random.permutation(k, batch))(jax.random.split(k_perm, config.num_epochs))
+        idx = perms.reshape(config.num_epochs * config.num_minibatches, mb_size)
+        minibatches = jax.tree_util.tree_map(lambda x: x[idx], flat)
+
+        def sgd_step(carry, mb):
             params, opt_state = carry
-            mb = jax.tree_util.tree_map(lambda x: x[idx], flat)
             grads, stats = jax.grad(loss_fn, has_aux=True)(params, mb, hp)
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), stats
 
-        perms = jax.vmap(lambda k: jax.random.permutation(k, batch))(jax.random.split(k_perm, config.num_epochs))
-        idx = perms.reshape(config.num_epochs * config.num_minibatches, mb_size)
-        (params, opt_state), stats = jax.lax.scan(sgd_step, (params, state.opt_state), idx)
+        (params, opt_state), stats = jax.lax.scan(sgd_step, (params, state.opt_state), minibatches)
         metrics = {k: v.mean() for k, v in stats.items()}
         metrics.update({k: v.sum() for k, v in ep.items()})
         metrics["explained_variance"] = explained_variance(traj.value, target)
