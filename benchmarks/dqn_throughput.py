@@ -4,11 +4,12 @@
     .venv/bin/python benchmarks/dqn_throughput.py --switch-steps 500000 --pong-steps 5000
 
 Rows:
-* ``dqn``: the reference configuration (CartPole-v1, 10 envs, one gradient step every 10 env
+* ``dqn``: the defaults (double-Q on) in the reference configuration (CartPole-v1, 10 envs, one gradient step every 10 env
   steps, batch 128, buffer 10k, 500k steps, 1 seed): env steps/s of the whole run (compile
   excluded) and the final training return, to show that it still solves the task.
 * one row per switch (double, n_step=3, dueling, distributional, noisy, prioritized) and
-  ``rainbow`` (all on): steps/s over ``--switch-steps`` steps, relative to plain DQN over the
+  ``rainbow`` (all on): steps/s over ``--switch-steps`` steps, relative to plain DQN (every switch
+  off, ``double=False``) over the
   same steps (learning from the first update so every row times the same gradient work).
 * ``pong``: agent steps/s and frames/s (x4, frame skip) of DQN with the classic Pong settings
   (1 env, batch 32, Nature CNN) over ``--pong-steps`` agent steps, learning from the start.
@@ -83,10 +84,10 @@ def main(argv=None):
     print(f"{'dqn (reference, 500k steps)':34s} {ref['steps_per_s']:10,.0f} {'':>9s} {ref['final_return']:13.1f}",
           flush=True)
 
-    short = dict(REFERENCE, total_steps=args.switch_steps, learning_starts=0)
+    short = dict(REFERENCE, total_steps=args.switch_steps, learning_starts=0, double=False)  # plain DQN
     base = timed_run("gymnax:CartPole-v1", short, 2)
-    rows["dqn (short)"] = base
-    print(f"{'dqn (short)':34s} {base['steps_per_s']:10,.0f} {1.0:9.2f}", flush=True)
+    rows["plain dqn (short)"] = base
+    print(f"{'plain dqn (short)':34s} {base['steps_per_s']:10,.0f} {1.0:9.2f}", flush=True)
     for name, sw in SWITCHES.items():
         r = timed_run("gymnax:CartPole-v1", dict(short, **sw), 2)
         r["relative_to_dqn"] = r["steps_per_s"] / base["steps_per_s"]

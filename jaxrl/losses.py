@@ -96,5 +96,5 @@ def select_action_values(values, actions):
     """
     onehot = jax.nn.one_hot(actions, values.shape[1], dtype=values.dtype)
     if values.ndim == 3:
-        return jnp.einsum("bak,ba->bk", values, onehot)
+        return (values * onehot[:, :, None]).sum(1)
     return (values * onehot).sum(-1)

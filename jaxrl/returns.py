@@ -142,8 +142,10 @@ def categorical_projection(atoms, probs, returns, discounts):
     dz = (v_max - v_min) / (k - 1)
     tz = jnp.clip(returns[:, None] + discounts[:, None] * atoms[None, :], v_min, v_max)  # [B, K]
     # Weight of source atom j on target atom i: hat function max(0, 1 - |tz_j - z_i| / dz).
+    # Multiply-and-reduce rather than einsum: XLA:CPU fuses it into one loop without materialising
+    # the [B, K, K] weights, where a batched mat-vec would be slow.
     w = jnp.clip(1.0 - jnp.abs(tz[:, None, :] - atoms[None, :, None]) / dz, 0.0, 1.0)  # [B, K_i, K_j]
-    return jax.lax.stop_gradient(jnp.einsum("bij,bj->bi", w, probs))
+    return jax.lax.stop_gradient((w * probs[:, None, :]).sum(-1))
 
 
 def categorical_q_target(atoms, returns, discounts, logits_next_target, q_next_selector):
@@ -157,6 +159,6 @@ def categorical_q_target(atoms, returns, discounts, logits_next_target, q_next_s
     Returns:
       target probabilities [B, K].
     """
-    a_star = jnp.argmax(q_next_selector, axis=-1)
-    logits = jnp.take_along_axis(logits_next_target, a_star[:, None, None], axis=1)[:, 0]
+    a_star = jax.nn.one_hot(jnp.argmax(q_next_selector, axis=-1), logits_next_target.shape[1])
+    logits = (logits_next_target * a_star[:, :, None]).sum(1)
     return categorical_projection(atoms, jax.nn.softmax(logits, axis=-1), returns, discounts)

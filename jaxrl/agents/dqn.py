@@ -97,9 +97,10 @@ class Config(Config):
                                              f"(num_envs * train_every = {self.num_envs * self.train_every})")
 
 
+# Every switch on, n = 3 (Hessel et al. 2018).  The C51 support stays at the config's [v_min, v_max]
+# (CartPole scale); on Atari with clipped rewards pass --v-min -10 --v-max 10 as in the paper.
 PRESETS = {
-    "rainbow": dict(double=True, dueling=True, distributional=True, noisy=True, prioritized=True, n_step=3,
-                    v_min=0.0, v_max=200.0),
+    "rainbow": dict(double=True, dueling=True, distributional=True, noisy=True, prioritized=True, n_step=3),
 }
 
 
@@ -155,14 +156,14 @@ def make_agent(config: Config, env: Env) -> Agent:
                 "reward": jax.ShapeDtypeStruct((E,), jnp.float32), "terminated": b, "truncated": b}
     if not envpool:
         row_spec["next_obs"] = obs_sd
+    if not config.prioritized:  # prioritized replay keeps masked transitions out of the sum tree instead
+        row_spec["mask"] = jax.ShapeDtypeStruct((E,), jnp.bool_)
+    # checked before anything is allocated or compiled
     buffers.check_memory(buffers.memory_bytes(row_spec, config.buffer_size, E, config.prioritized),
                          config.buffer_size, E)
     lag = n  # a transition is sampleable once the n rows after it are written (its window and next obs)
-    if config.prioritized:
-        buf = prioritized_buffer.make(config.buffer_size, E, lag)
-    else:
-        buf = uniform_buffer.make(config.buffer_size, E, lag)
-        row_spec["mask"] = jax.ShapeDtypeStruct((E,), jnp.bool_)
+    make_buffer = prioritized_buffer.make if config.prioritized else uniform_buffer.make
+    buf = make_buffer(config.buffer_size, E, lag)
 
     # ------------------------------------------------------------------ flat parameters
     dummy_obs = jnp.zeros(spec.obs_shape, spec.obs_dtype)
