@@ -19,7 +19,7 @@ demo: $(STAMP)
 	  --out runs/demo-$$(date +%Y%m%d-%H%M%S)
 
 test: $(STAMP)
-	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -q --timeout 300 -p no:cacheprovider
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -q -n 2 --timeout 600 -p no:cacheprovider --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ppo_throughput.py

@@ -206,21 +206,21 @@ def make_agent(config: Config, env: Env) -> Agent:
         key = jax.random.bits(k_state, (2,), jnp.uint32)
         return State(flat, flat, make_tx(hp).init(flat), buf.init(example), env_state, ts.obs, key, z, z)
 
-    # All randomness of one update comes from ONE loop-free threefry hash (jaxrl.rng): per env
-    # step 2 * E words (epsilon, random action) + 4 (env key) + 4 (noise key); per gradient step
+    # All randomness of one update comes from ONE threefry draw (jaxrl.rng): per env step
+    # 2 * E words (epsilon, random action) + 4 (env key) + 4 (noise key); per gradient step
     # B words (replay sampling) + 8 (two noise keys); + 2 for the next key.  Keys handed to code
-    # we do not own (env.step, flax noise) are unsafe_rbg keys, whose split is one op.
+    # we do not own (env.step, flax noise) are raw threefry keys made from two of those words.
     env_words, grad_words = 2 * E + 8, config.batch_size + 8
 
     # ------------------------------------------------------------------ acting
     def env_step(carry, bits, hp):
         params, buffer, env_state, obs, steps = carry
-        q = q_of(apply(params, obs, rng.rbg_key(bits[2 * E + 4:]) if config.noisy else None))
+        q = q_of(apply(params, obs, rng.key_from_words(bits[2 * E + 4:]) if config.noisy else None))
         eps = epsilon(steps, hp)
         explore = rng.uniform(bits[:E]) < eps
         random_action = (bits[E:2 * E] % A).astype(jnp.int32)
         action = jnp.where(explore, random_action, jnp.argmax(q, -1)).astype(jnp.int32)
-        env_state, ts = env.step(env_state, action, rng.rbg_key(bits[2 * E:]))
+        env_state, ts = env.step(env_state, action, rng.key_from_words(bits[2 * E:]))
         row = {"obs": obs, "action": action, "reward": ts.reward, "terminated": ts.terminated,
                "truncated": ts.truncated}
         valid = ~ts.info["reset_step"] if "reset_step" in ts.info else jnp.ones((E,), bool)
@@ -279,7 +279,7 @@ def make_agent(config: Config, env: Env) -> Agent:
     def grad_step(carry, bits, hp):
         params, target, opt_state, buffer, steps, grad_steps = carry
         B = config.batch_size
-        keys = (rng.rbg_key(bits[B:]), rng.rbg_key(bits[B + 4:])) if config.noisy else (None, None)
+        keys = (rng.key_from_words(bits[B:]), rng.key_from_words(bits[B + 4:])) if config.noisy else (None, None)
         idx, *batch = sample_batch(buffer, bits[:B], hp, steps)
         (loss, (priority, q_pred)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             params, target, batch, keys, hp)

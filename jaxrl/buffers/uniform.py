@@ -22,6 +22,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxrl.rng import uniform
+
 
 class ReplayState(NamedTuple):
     data: Any  # pytree, leaves [rows, num_envs, ...]
@@ -64,16 +66,14 @@ def random_bits(rand, shape) -> jax.Array:
     """uint32 random bits of ``shape``: drawn from ``rand`` if it is a PRNG key, else ``rand`` itself.
 
     Agents that draw all the randomness of an update in one call pass slices of it here, which
-    saves one threefry loop per use on CPU.
+    saves one small random draw per use.
     """
     if jnp.issubdtype(rand.dtype, jax.dtypes.prng_key):
         return jax.random.bits(rand, shape, jnp.uint32)
     return rand.reshape(shape).astype(jnp.uint32)
 
 
-def bits_to_uniform(bits) -> jax.Array:
-    """uint32 bits -> float32 uniform on [0, 1) (23 mantissa bits)."""
-    return jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0
+bits_to_uniform = uniform  # uint32 bits -> float32 uniform on [0, 1): see jaxrl.rng
 
 
 def sampleable_rows(state: ReplayState, rows: int, lag: int):
