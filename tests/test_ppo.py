@@ -95,3 +95,23 @@ def test_config_from_dict_rejects_unknown_and_malformed():
         ppo.Config.from_dict({"lr": "fast"})
     assert ppo.Config.from_dict({"lr": "1e-3", "anneal_lr": "false"}).anneal_lr is False
     assert dataclasses.is_dataclass(ppo.Config())
+
+
+@pytest.mark.parametrize("env_id,torso,kw", [
+    ("gymnax:Breakout-MinAtar", "mlp", dict(total_steps=1024)),  # [10, 10, 4] observations, flattened
+    ("envpool:Pong-v5", "nature_cnn", dict(num_envs=2, num_steps=16, num_minibatches=2, total_steps=64)),
+])
+def test_ppo_picks_a_torso_for_image_observations(env_id, torso, kw):
+    cfg = ppo.Config(**kw)
+    env = envs.make(env_id, num_envs=cfg.num_envs)
+    agent = ppo.make_agent(cfg, env)
+    state, m = jax.jit(make_train(agent, 2))(jax.random.PRNGKey(0))
+    assert np.isfinite(np.asarray(m["loss"])).all()
+    n_params = state.params.shape[0]
+    assert (n_params > 1_000_000) == (torso == "nature_cnn"), n_params  # the CNN's 3136x512 dense layer
+
+
+def test_nature_cnn_on_small_observations_is_a_config_error():
+    cfg = ppo.Config(torso="nature_cnn", total_steps=1024)
+    with pytest.raises(ConfigError, match="torso"):
+        ppo.make_agent(cfg, envs.make("gymnax:Breakout-MinAtar", num_envs=cfg.num_envs))

@@ -44,6 +44,8 @@ class Config(Config):
     hidden: int = field(64, low=1, help="units per hidden layer")
     layers: int = field(2, low=1, high=8, help="hidden layers in actor and critic")
     activation: str = field("tanh", choices=("tanh", "relu", "gelu"), help="hidden activation")
+    torso: str = field("auto", choices=("auto", "mlp", "nature_cnn"),
+                       help="network torso; auto = Nature CNN for uint8 image observations, else MLP")
 
     def check(self):
         batch = self.num_envs * self.num_steps
@@ -127,7 +129,14 @@ def make_agent(config: Config, env: Env) -> Agent:
     spec = env.spec
     continuous = not spec.discrete
     action_dim = spec.action_space.dim if continuous else spec.action_space.n
-    net = ActorCritic(action_dim, continuous, (config.hidden,) * config.layers, config.activation)
+    torso = config.torso
+    if torso == "auto":
+        torso = "nature_cnn" if (len(spec.obs_shape) == 3 and spec.obs_dtype == np.uint8) else "mlp"
+    if torso == "nature_cnn" and (len(spec.obs_shape) != 3 or min(spec.obs_shape[:2]) < 36):
+        raise ConfigError("torso", f"nature_cnn needs image observations of at least 36x36xC; "
+                                   f"{spec.env_id} gives {spec.obs_shape}; use --torso mlp")
+    net = ActorCritic(action_dim, continuous, (config.hidden,) * config.layers, config.activation,
+                      len(spec.obs_shape), torso)
     sample, logp_fn, entropy_fn = _policy(spec, continuous)
     batch = config.num_envs * config.num_steps
     mb_size = batch // config.num_minibatches

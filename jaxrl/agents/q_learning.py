@@ -27,6 +27,9 @@ from jaxrl.config import Config, ConfigError, field
 from jaxrl.envs.core import Env, require_discrete
 
 
+DEFAULT_ENV = "gymnax:FrozenLake-misc"
+
+
 @dataclasses.dataclass(frozen=True)
 class Config(Config):
     num_envs: int = field(1, low=1, help="envs of behaviour play")

@@ -32,6 +32,9 @@ from jaxrl.config import Config, ConfigError, field
 from jaxrl.envs.core import Env, require_discrete
 
 
+DEFAULT_ENV = "gymnax:FrozenLake-misc"
+
+
 @dataclasses.dataclass(frozen=True)
 class Config(Config):
     mode: str = field("v", choices=("v", "q"), help="iterate state values (v) or action values (q)")

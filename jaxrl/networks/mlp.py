@@ -25,26 +25,42 @@ class MLP(nn.Module):
         return x
 
 
+def flatten_obs(obs, obs_ndim: int):
+    """[..., *obs_shape] -> [..., prod(obs_shape)] float32, for ``obs_ndim = len(obs_shape)``."""
+    return obs.reshape(obs.shape[: obs.ndim - obs_ndim] + (-1,)).astype(jnp.float32)
+
+
 class ActorCritic(nn.Module):
-    """Separate actor and critic MLPs on flattened observations.
+    """Actor and critic on a shared input.
 
     ``__call__(obs[..., *obs_shape]) -> (logits_or_mean [..., A], value [...], log_std [A] | None)``.
     For a discrete policy the first output holds logits; for a continuous one the Gaussian mean,
     and ``log_std`` is a state-independent parameter.
+
+    ``torso="mlp"``: separate actor and critic MLPs on the flattened observation (``obs_ndim`` is
+    ``len(obs_shape)``). ``torso="nature_cnn"``: one shared Nature CNN (uint8 frames scaled inside)
+    feeding both heads, as in the Atari PPO reference setups.
     """
 
     action_dim: int
     continuous: bool = False
     hidden: Sequence[int] = (64, 64)
     activation: str = "tanh"
+    obs_ndim: int = 1
+    torso: str = "mlp"
 
     @nn.compact
     def __call__(self, obs):
-        x = obs.reshape(obs.shape[: obs.ndim - 1] + (-1,)) if obs.ndim >= 1 else obs
-        x = x.astype(jnp.float32)
-        pi = MLP(self.hidden, self.activation)(x)
+        if self.torso == "nature_cnn":
+            from jaxrl.networks.q_networks import NatureCNN
+
+            x = NatureCNN()(obs)
+            pi, v = x, x
+        else:
+            x = flatten_obs(obs, self.obs_ndim)
+            pi = MLP(self.hidden, self.activation)(x)
+            v = MLP(self.hidden, self.activation)(x)
         pi = nn.Dense(self.action_dim, kernel_init=orthogonal(0.01))(pi)
-        v = MLP(self.hidden, self.activation)(x)
         v = nn.Dense(1, kernel_init=orthogonal(1.0))(v)[..., 0]
         log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,)) if self.continuous else None
         return pi, v, log_std
