@@ -108,3 +108,10 @@ def test_config_errors_name_the_fields(monkeypatch):
         dqn.make_agent(dqn.Config(buffer_size=5_000_000), env)
     assert e.value.field == "buffer_size" and "lower buffer_size" in str(e.value)
     dqn.make_agent(dqn.Config(buffer_size=100_000), env)  # 100k CartPole transitions fit in 64 MiB
+
+
+def test_dqn_runs_on_minatar_image_observations():
+    # [10, 10, 4] observations go through the flattening MLP torso (too small for the Nature CNN).
+    _, state, m = _train("gymnax:Breakout-MinAtar", {"total_steps": 2000, "learning_starts": 500,
+                                                     "buffer_size": 1000}, seeds=1, num_log_points=2)
+    assert np.isfinite(m["loss"]).all() and m["loss"][:, -1].item() > 0

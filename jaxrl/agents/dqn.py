@@ -140,7 +140,7 @@ def make_agent(config: Config, env: Env) -> Agent:
     envpool = spec.backend == "envpool"
     image = len(spec.obs_shape) == 3 and spec.obs_shape[0] >= 36
     net = QNetwork(A, (config.hidden,) * config.layers, "nature_cnn" if image else "mlp", config.dueling, K,
-                   config.noisy)
+                   config.noisy, len(spec.obs_shape))
     atoms = jnp.linspace(config.v_min, config.v_max, K)
     steps_per_update = E * config.train_every
     num_updates = config.total_steps // steps_per_update

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.networks.init import orthogonal
+from jaxrl.networks.mlp import flatten_obs
 
 
 class NoisyDense(nn.Module):
@@ -79,14 +80,14 @@ class QNetwork(nn.Module):
     dueling: bool = False
     num_atoms: int = 1
     noisy: bool = False
+    obs_ndim: int = 1  # len(obs_shape): the MLP torso flattens that many trailing axes
 
     @nn.compact
     def __call__(self, obs):
         if self.torso == "nature_cnn":
             x = NatureCNN()(obs)
         else:
-            x = obs.reshape(obs.shape[:-1] + (-1,)) if obs.ndim > 1 else obs
-            x = x.astype(jnp.float32)
+            x = flatten_obs(obs, self.obs_ndim)
             for h in self.hidden:
                 x = nn.relu(nn.Dense(h, kernel_init=orthogonal(2 ** 0.5))(x))
         dense = (lambda n: NoisyDense(n)) if self.noisy else (lambda n: nn.Dense(n))
