@@ -32,6 +32,7 @@ import jaxrl.envs as envs  # noqa: E402
 from jaxrl.agents import ppo  # noqa: E402
 from jaxrl.agents.base import make_train  # noqa: E402
 from jaxrl.networks import ActorCritic  # noqa: E402
+from jaxrl.parallel import plan  # noqa: E402
 
 
 def rollout_fns(env, steps: int):
@@ -69,18 +70,21 @@ def bench(num_envs: int, seeds: int, total_steps: int, env_id: str) -> dict:
     cfg = ppo.Config(num_envs=num_envs, total_steps=max(total_steps, num_envs * 128))
     env = envs.make(env_id, num_envs=num_envs, num_seeds=seeds)
     agent = ppo.make_agent(cfg, env)
-    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
-    train = jax.jit(jax.vmap(make_train(agent, num_log_points=20)))
+    # Seeds are sharded over the local devices exactly as `jaxrl train --devices all` does; on CPU,
+    # jaxrl makes every core an XLA device (jaxrl/_platform.py).
+    placement = plan("all", batch=seeds, backend=env.spec.backend, stream=False)
+    keys = placement.put(jax.random.split(jax.random.PRNGKey(0), seeds))
+    train = jax.jit(jax.vmap(make_train(agent, num_log_points=20)), **placement.jit_kwargs(1))
     compiled, compile_s = compile_timed(train, keys)
     timed_run(compiled, keys)  # warm-up: first-call allocations
     secs, (_, m) = timed_run(compiled, keys)
     steps = agent.num_updates * agent.steps_per_update * seeds
     ret = np.asarray(m["episode_return_sum"][:, -1] / np.maximum(m["episodes"][:, -1], 1))
-    row = dict(num_envs=num_envs, seeds=seeds, compile_s=round(compile_s, 2), train_sps=round(steps / secs),
+    row = dict(num_envs=num_envs, seeds=seeds, devices=placement.num_devices, compile_s=round(compile_s, 2), train_sps=round(steps / secs),
                final_return=float(np.median(ret)))
     n_roll = max(1, 200_000 // num_envs)
     for name, fn in zip(("env_sps", "act_sps"), rollout_fns(env, n_roll)):
-        c, _ = compile_timed(jax.jit(jax.vmap(fn)), keys)
+        c, _ = compile_timed(jax.jit(jax.vmap(fn), **placement.jit_kwargs(1)), keys)
         timed_run(c, keys)
         s, _ = timed_run(c, keys)
         row[name] = round(n_roll * num_envs * seeds / s)
@@ -102,7 +106,7 @@ def main(argv=None):
         for s in a.seeds:
             rows.append(bench(n, s, a.total_steps, a.env))
             print_table(rows[-1:], list(rows[-1]))
-    cols = ["num_envs", "seeds", "compile_s", "train_sps", "env_sps", "act_sps", "final_return"]
+    cols = ["num_envs", "seeds", "devices", "compile_s", "train_sps", "env_sps", "act_sps", "final_return"]
     print("\nPPO on", a.env, f"({a.total_steps:,} steps per seed, 128 steps x num_envs per update)")
     print_table(rows, cols)
     path = write_results(a.name, rows, {"env": a.env, "total_steps": a.total_steps})

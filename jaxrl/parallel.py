@@ -135,12 +135,10 @@ def plan(devices: Union[str, int, None], batch: int, backend: str = "gymnax",
             raise ConfigError("devices", f"envpool runs on one device (the pool is one host object stepped by an "
                                          f"XLA custom call that cannot be partitioned); use --devices 1 or all, "
                                          f"got {want}")
-        if len(avail) > 1:
-            note = f"envpool: using 1 of {len(avail)} devices (the env pool cannot be sharded)"
-        n = 1
+        n = 1  # silently: on CPU every core is a device (jaxrl._platform), so this is the common case
     elif want == "all":
         n = max(d for d in range(1, len(avail) + 1) if batch % d == 0)
-        if n < len(avail):
+        if n < len(avail) and batch > 1:  # a single run has nothing to shard: no note
             note = (f"devices: using {n} of {len(avail)} devices: the batch of {batch} runs (sweep points x seeds) "
                     f"does not divide over more; use a multiple of {len(avail)} seeds to use all")
     else:

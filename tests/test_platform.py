@@ -33,5 +33,13 @@ def test_unrolled_threefry_has_no_loop_in_hlo():
 def test_eigen_flag_added_unless_user_sets_it():
     code = "import jaxrl, os; print(os.environ['XLA_FLAGS'])"
     assert "--xla_cpu_multi_thread_eigen=false" in _run(code, XLA_FLAGS="")
-    assert _run(code, XLA_FLAGS="--xla_cpu_multi_thread_eigen=true") == "--xla_cpu_multi_thread_eigen=true"
+    assert "--xla_cpu_multi_thread_eigen=true" in _run(code, XLA_FLAGS="--xla_cpu_multi_thread_eigen=true")
+    assert "eigen=false" not in _run(code, XLA_FLAGS="--xla_cpu_multi_thread_eigen=true")
     assert "eigen" not in _run(code, XLA_FLAGS="", JAXRL_XLA_DEFAULTS="0")
+
+
+def test_every_core_is_a_cpu_device_unless_the_user_says_otherwise():
+    code = "import jaxrl, jax; print(jax.device_count())"
+    assert _run(code, XLA_FLAGS="") == str(os.cpu_count())
+    assert _run(code, XLA_FLAGS="--xla_force_host_platform_device_count=3") == "3"
+    assert _run(code, XLA_FLAGS="", JAXRL_XLA_DEFAULTS="0") == "1"
