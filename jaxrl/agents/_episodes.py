@@ -124,6 +124,18 @@ def discrete_obs_size(spec: EnvSpec, override: int = 0, field: str = "num_states
     raise ConfigError(field, f"{spec.env_id} has integer observations of unknown range; set {field}")
 
 
+def tabular_sizes(spec: EnvSpec, num_states: int, algo: str) -> tuple[int, int]:
+    """(states, actions) of a tabular method's env, or a one-line ConfigError naming what is wrong."""
+    from jaxrl.envs.core import require_discrete
+
+    require_discrete(spec, algo)
+    n = discrete_obs_size(spec, num_states)
+    if not n:
+        raise ConfigError("env", f"{algo} needs integer (tabular) observations; {spec.env_id} has "
+                                 f"observations of shape {spec.obs_shape}")
+    return n, spec.action_space.n
+
+
 def encode_obs(obs, num_states: int, obs_ndim: int):
     """Float features of a batch of observations.
 

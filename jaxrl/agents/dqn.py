@@ -250,14 +250,10 @@ def make_agent(config: Config, env: Env) -> Agent:
         weight = idx.weight if config.prioritized else first["mask"].astype(jnp.float32)
         return idx, first["obs"], first["action"], ret, disc, next_obs, weight
 
-    def loss_fn(params, target, batch, keys, hp):
+    def loss_fn(params, target, batch, keys, hp, out_next_online):
         obs, action, ret, disc, next_obs, weight = batch
         k_online, k_target = keys
-        if config.double:  # one forward of the online net over s and s'
-            out = apply(params, jnp.concatenate([obs, next_obs]), k_online)
-            out, out_next_online = out[: config.batch_size], jax.lax.stop_gradient(out[config.batch_size:])
-        else:
-            out = apply(params, obs, k_online)
+        out = apply(params, obs, k_online)
         out_next = apply(target, next_obs, k_target)
         selector = q_of(out_next_online) if config.double else q_of(out_next)
         chosen = losses.select_action_values(out, action)
@@ -281,8 +277,11 @@ def make_agent(config: Config, env: Env) -> Agent:
         B = config.batch_size
         keys = (rng.key_from_words(bits[B:]), rng.key_from_words(bits[B + 4:])) if config.noisy else (None, None)
         idx, *batch = sample_batch(buffer, bits[:B], hp, steps)
+        # Double-Q: the online net picks a' at s'. Outside the differentiated function, so the
+        # backward pass covers the batch at s only.
+        out_next_online = apply(params, batch[4], keys[0]) if config.double else None
         (loss, (priority, q_pred)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            params, target, batch, keys, hp)
+            params, target, batch, keys, hp, out_next_online)
         updates, opt_state = make_tx(hp).update(grads, opt_state, params)
         params = params + updates
         if config.prioritized:

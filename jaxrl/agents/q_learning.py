@@ -21,10 +21,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxrl.agents._episodes import discrete_obs_size, episode_limit, episode_sums, play_episodes
+from jaxrl.agents._episodes import episode_limit, tabular_sizes, episode_sums, play_episodes
 from jaxrl.agents.base import Agent
 from jaxrl.config import Config, ConfigError, field
-from jaxrl.envs.core import Env, require_discrete
+from jaxrl.envs.core import Env
 
 
 DEFAULT_ENV = "gymnax:FrozenLake-misc"
@@ -64,11 +64,7 @@ def q_update(q, s, a, r, s_next, terminated, alpha, gamma):
 def make_agent(config: Config, env: Env) -> Agent:
     config.validate()
     spec = env.spec
-    require_discrete(spec, "q_learning")
-    S = discrete_obs_size(spec, config.num_states)
-    if not S:
-        raise ConfigError("env", f"q_learning needs integer (tabular) observations; {spec.env_id} has "
-                                 f"observations of shape {spec.obs_shape}")
+    S, _ = tabular_sizes(spec, config.num_states, "q_learning")
     A, N, T = spec.action_space.n, config.num_envs, episode_limit(spec, config.max_steps)
 
     def init(key, hp):

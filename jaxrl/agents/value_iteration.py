@@ -26,10 +26,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxrl.agents._episodes import discrete_obs_size, episode_limit, episode_sums, play_episodes
+from jaxrl.agents._episodes import episode_limit, tabular_sizes, episode_sums, play_episodes
 from jaxrl.agents.base import Agent
 from jaxrl.config import Config, ConfigError, field
-from jaxrl.envs.core import Env, require_discrete
+from jaxrl.envs.core import Env
 
 
 DEFAULT_ENV = "gymnax:FrozenLake-misc"
@@ -100,11 +100,7 @@ class State(NamedTuple):
 def make_agent(config: Config, env: Env) -> Agent:
     config.validate()
     spec = env.spec
-    require_discrete(spec, "value_iteration")
-    S = discrete_obs_size(spec, config.num_states)
-    if not S:
-        raise ConfigError("env", f"value_iteration needs integer (tabular) observations; {spec.env_id} has "
-                                 f"observations of shape {spec.obs_shape}")
+    S, _ = tabular_sizes(spec, config.num_states, "value_iteration")
     A, N = spec.action_space.n, config.num_envs
     T = episode_limit(spec, config.max_steps)
     backup = bellman_v if config.mode == "v" else bellman_q
