@@ -16,7 +16,7 @@ least ``--min-seconds`` have passed; ``steps_per_s = env steps (all seeds) / sec
 that change only the cost per step are fixed so points are comparable: DQN learns from the
 first step (``learning_starts=0``) with a 4096-transition buffer per seed.  Points whose state or
 rollout would exceed ``--max-gb`` are skipped with a note; MinAtar observations are flattened
-for the MLP agents (a benchmark-only wrapper) and PPO skips Pong (no CNN torso yet); envpool Pong is capped at
+for the MLP agents (the MLP torsos flatten them); PPO uses its Nature CNN torso on Pong; envpool Pong is capped at
 ``--envpool-max`` envs x seeds by default (each Atari env is a C++ emulator on a host thread).
 
 Writes ``benchmarks/results/scaling.json`` and ``scaling.png`` and prints a table.
@@ -37,10 +37,8 @@ from _common import RESULTS_DIR, compile_timed, print_table, timed_run, write_re
 ENVS = ("gymnax:CartPole-v1", "gymnax:Breakout-MinAtar", "envpool:Pong-v5")
 FIXED = {"dqn": {"learning_starts": 0, "buffer_size": 4096}, "ppo": {}}
 UPDATES_PER_CALL = {"ppo": 1, "dqn": 32}
-# MLP agents (PPO, DQN without a CNN) need flat observations: MinAtar's 10x10xC grid is flattened.
-FLATTEN = ("gymnax:Breakout-MinAtar",)
-# PPO has no CNN torso yet: an MLP over 84x84x4 Atari frames is not a configuration anyone trains.
-UNSUPPORTED = {("ppo", "envpool:Pong-v5"): "PPO has no CNN torso yet (MLP ActorCritic only)"}
+FLATTEN = ()  # the MLP torsos flatten any observation rank themselves (MinAtar's 10x10xC grid)
+UNSUPPORTED = {}
 
 
 def flatten_obs(env):
@@ -84,6 +82,7 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
 
     from jaxrl import agents, envs
     from jaxrl.agents.base import run_updates
+    from jaxrl.parallel import plan
     from jaxrl.run import tree_bytes
 
     module, _ = agents.get(algo)
@@ -96,11 +95,14 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
     probe = module.make_agent(base, env)
     config = base.replace(total_steps=probe.steps_per_update * n * 1000)
     agent = module.make_agent(config, env)
-    keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
-    hp = {k: jnp.full((num_seeds,), v, jnp.float32) for k, v in config.hparams().items()}
-    init = jax.jit(jax.vmap(agent.init))
+    # seeds sharded over the local devices (on CPU: the cores) exactly as `jaxrl train` does
+    placement = plan("all", batch=num_seeds, backend=env.spec.backend, stream=False)
+    keys = placement.put(jax.random.split(jax.random.PRNGKey(0), num_seeds))
+    hp = placement.put({k: jnp.full((num_seeds,), v, jnp.float32) for k, v in config.hparams().items()})
+    init = jax.jit(jax.vmap(agent.init), **placement.jit_kwargs(2))
     state_shape = jax.eval_shape(init, keys, hp)
-    chunk = jax.jit(jax.vmap(lambda s, h: run_updates(agent, s, h, n)), donate_argnums=0)
+    chunk = jax.jit(jax.vmap(lambda s, h: run_updates(agent, s, h, n)), donate_argnums=0,
+                    **placement.jit_kwargs(2))
     obs_bytes = 4 * math.prod(env.spec.obs_shape)
     rollout = getattr(config, "num_steps", 1) * num_envs * num_seeds * obs_bytes * 3  # obs + minibatch gathers
     need = tree_bytes(state_shape) + rollout
