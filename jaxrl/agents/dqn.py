@@ -326,18 +326,8 @@ def make_agent(config: Config, env: Env) -> Agent:
             metrics["beta"] = beta(steps, hp)
         return State(params, target, opt_state, buffer, env_state, obs, key, steps, grad_steps), metrics
 
-    def evaluate(state: State, key, num_steps: int = 1000):
-        """Mean return of greedy episodes finished within ``num_steps`` vectorised steps (fresh envs)."""
-        k_env, key = jax.random.split(key)
-        env_state, ts = env.reset(k_env)
+    def act(state: State, obs):
+        """Greedy action for evaluation: argmax of Q (noisy layers at their mean weights)."""
+        return jnp.argmax(q_of(apply(state.params, obs, None)), -1).astype(jnp.int32)
 
-        def step(c, k):
-            env_state, obs = c
-            a = jnp.argmax(q_of(apply(state.params, obs)), -1).astype(jnp.int32)
-            env_state, ts = env.step(env_state, a, k)
-            return (env_state, ts.obs), episode_metrics(ts)
-
-        _, ep = jax.lax.scan(step, (env_state, ts.obs), jax.random.split(key, num_steps))
-        return ep["episode_return_sum"].sum() / jnp.maximum(ep["episodes"].sum(), 1.0)
-
-    return Agent(config, init, update, num_updates, steps_per_update, evaluate)
+    return Agent(config, init, update, num_updates, steps_per_update, act=act)
