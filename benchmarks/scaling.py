@@ -15,8 +15,8 @@ Each point: AOT compile (reported, not timed into steps/s), one warm-up call, th
 least ``--min-seconds`` have passed; ``steps_per_s = env steps (all seeds) / seconds``.  Settings
 that change only the cost per step are fixed so points are comparable: DQN learns from the
 first step (``learning_starts=0``) with a 4096-transition buffer per seed.  Points whose state or
-rollout would exceed ``--max-gb`` are skipped with a note; MinAtar observations are flattened
-for the MLP agents (the MLP torsos flatten them); PPO uses its Nature CNN torso on Pong; envpool Pong is capped at
+rollout would exceed ``--max-gb`` are skipped with a note; MinAtar observations are flattened by
+the agents' MLP torsos; PPO uses its Nature CNN torso on Pong; envpool Pong is capped at
 ``--envpool-max`` envs x seeds by default (each Atari env is a C++ emulator on a host thread).
 
 Writes ``benchmarks/results/scaling.json`` and ``scaling.png`` and prints a table.
@@ -37,34 +37,6 @@ from _common import RESULTS_DIR, compile_timed, print_table, timed_run, write_re
 ENVS = ("gymnax:CartPole-v1", "gymnax:Breakout-MinAtar", "envpool:Pong-v5")
 FIXED = {"dqn": {"learning_starts": 0, "buffer_size": 4096}, "ppo": {}}
 UPDATES_PER_CALL = {"ppo": 1, "dqn": 32}
-FLATTEN = ()  # the MLP torsos flatten any observation rank themselves (MinAtar's 10x10xC grid)
-UNSUPPORTED = {}
-
-
-def flatten_obs(env):
-    """The same env with observations reshaped to one vector per env (benchmark-only wrapper)."""
-    from jaxrl.envs.core import Env
-
-    nd = len(env.spec.obs_shape)
-    size = math.prod(env.spec.obs_shape)
-
-    def flat(x):
-        return x.reshape(x.shape[: x.ndim - nd] + (size,))
-
-    def fix(ts):
-        return ts._replace(obs=flat(ts.obs), final_obs=flat(ts.final_obs))
-
-    def reset(key):
-        s, ts = env.reset(key)
-        return s, fix(ts)
-
-    def step(state, action, key):
-        s, ts = env.step(state, action, key)
-        return s, fix(ts)
-
-    return Env(env.spec._replace(obs_shape=(size,)), reset, step)
-
-
 def available_algos(wanted):
     out = []
     for a in wanted:
@@ -89,8 +61,6 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
     row = {"algo": algo, "env": env_id, "num_envs": num_envs, "num_seeds": num_seeds}
     base = module.Config.from_dict({**FIXED.get(algo, {}), "num_envs": num_envs})
     env = envs.make(env_id, num_envs=num_envs, num_seeds=num_seeds)
-    if env_id in FLATTEN:
-        env = flatten_obs(env)
     n = UPDATES_PER_CALL.get(algo, 1)
     probe = module.make_agent(base, env)
     config = base.replace(total_steps=probe.steps_per_update * n * 1000)
@@ -176,10 +146,6 @@ def main(argv=None):
             default_envs = agents.get(algo)[0].Config().num_envs
             points = [("num_envs", e, 1) for e in env_grid] + [("num_seeds", default_envs, s) for s in seed_grid]
             for sweep, ne, ns in points:
-                if (algo, env_id) in UNSUPPORTED:
-                    rows.append({"sweep": sweep, "algo": algo, "env": env_id, "num_envs": ne, "num_seeds": ns,
-                                 "note": "skipped: " + UNSUPPORTED[(algo, env_id)]})
-                    continue
                 if env_id.startswith("envpool:") and ne * ns > args.envpool_max:
                     rows.append({"sweep": sweep, "algo": algo, "env": env_id, "num_envs": ne, "num_seeds": ns,
                                  "note": f"skipped: envpool capped at {args.envpool_max} envs x seeds"})
@@ -199,8 +165,7 @@ def main(argv=None):
     elapsed = time.perf_counter() - t_all
     meta = {"quick": args.quick, "num_envs_grid": env_grid, "num_seeds_grid": seed_grid, "min_seconds": min_s,
             "fixed_overrides": FIXED, "updates_per_call": UPDATES_PER_CALL, "total_seconds": round(elapsed, 1),
-            "envpool_max": args.envpool_max, "flattened_obs": FLATTEN,
-            "unsupported": {f"{a} {e}": why for (a, e), why in UNSUPPORTED.items()}}
+            "envpool_max": args.envpool_max}
     path = write_results(args.name, rows, meta)
     png = RESULTS_DIR / f"{args.name}.png"
     plot(rows, png)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxrl.buffers.uniform import bits_to_uniform, random_bits
+from jaxrl.buffers.uniform import random_bits
+from jaxrl.rng import uniform as bits_to_uniform
 
 
 def tree_size(capacity: int) -> int:

@@ -22,7 +22,6 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxrl.rng import uniform
 
 
 class ReplayState(NamedTuple):
@@ -73,7 +72,6 @@ def random_bits(rand, shape) -> jax.Array:
     return rand.reshape(shape).astype(jnp.uint32)
 
 
-bits_to_uniform = uniform  # uint32 bits -> float32 uniform on [0, 1): see jaxrl.rng
 
 
 def sampleable_rows(state: ReplayState, rows: int, lag: int):
