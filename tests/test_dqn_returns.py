@@ -65,14 +65,17 @@ def test_double_q_target_matches_rlax(jit):
 
 
 @JIT
-def test_categorical_projection_matches_rlax(jit):
+@pytest.mark.parametrize("method", ["auto", "scatter", "dense"])
+def test_categorical_projection_matches_rlax(jit, method):
     rng = np.random.default_rng(1)
     B, K = 16, 11
     atoms = jnp.linspace(-3.0, 3.0, K)
     probs = jax.nn.softmax(jnp.asarray(rng.normal(size=(B, K)), jnp.float32))
     r = rng.normal(scale=2.0, size=B).astype(np.float32)  # some shifted atoms fall outside the support
+    r[:3] = [3.0, -3.0, 0.6]  # exactly on the end atoms, and on an inner atom (d = 0 below)
     d = np.where(rng.uniform(size=B) < 0.25, 0.0, 0.9).astype(np.float32)
-    f = _maybe_jit(returns.categorical_projection, jit)
+    d[:3] = 0.0
+    f = _maybe_jit(lambda *a: returns.categorical_projection(*a, method=method), jit)
     out = f(atoms, probs, r, d)
     oracle = jax.vmap(lambda p, r_, d_: rlax.categorical_l2_project(r_ + d_ * atoms, p, atoms))(probs, r, d)
     np.testing.assert_allclose(out, oracle, rtol=1e-5, atol=1e-6)
