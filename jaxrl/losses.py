@@ -96,5 +96,11 @@ def select_action_values(values, actions):
     """
     onehot = jax.nn.one_hot(actions, values.shape[1], dtype=values.dtype)
     if values.ndim == 3:
-        return (values * onehot[:, :, None]).sum(1)
+        # An unrolled sum over the (static, small) action axis: elementwise ops only. The same
+        # contraction written as a reduce over the middle axis became an XLA:CPU (YNNPACK)
+        # fusion that took 300 us for [128, 2, 51] and made C51 2x slower.
+        out = values[:, 0] * onehot[:, 0, None]
+        for a in range(1, values.shape[1]):
+            out = out + values[:, a] * onehot[:, a, None]
+        return out
     return (values * onehot).sum(-1)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxrl.losses import select_action_values
+
 
 def gae(rewards, values, next_values, terminated, done, gamma, gae_lambda):
     """Generalized advantage estimation (Schulman et al. 2016, arXiv:1506.02438).
@@ -178,6 +180,5 @@ def categorical_q_target(atoms, returns, discounts, logits_next_target, q_next_s
     Returns:
       target probabilities [B, K].
     """
-    a_star = jax.nn.one_hot(jnp.argmax(q_next_selector, axis=-1), logits_next_target.shape[1])
-    logits = (logits_next_target * a_star[:, :, None]).sum(1)
+    logits = select_action_values(logits_next_target, jnp.argmax(q_next_selector, axis=-1))
     return categorical_projection(atoms, jax.nn.softmax(logits, axis=-1), returns, discounts)
