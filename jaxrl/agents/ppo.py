@@ -18,7 +18,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from jaxrl import losses
+from jaxrl import losses, rng
 from jaxrl.agents.base import Agent, episode_metrics, explained_variance
 from jaxrl.config import Config, ConfigError, field
 from jaxrl.envs.core import Env
@@ -218,7 +218,7 @@ def make_agent(config: Config, env: Env) -> Agent:
 
         # Shuffle once for all epochs: one gather per array builds every minibatch
         # [epochs * minibatches, mb_size, ...]; the scan then slices them in order.
-        perms = jax.vmap(lambda k: jax.random.permutation(k, batch))(jax.random.split(k_perm, config.num_epochs))
+        perms = rng.permutations(k_perm, config.num_epochs, batch)
         idx = perms.reshape(config.num_epochs * config.num_minibatches, mb_size)
         minibatches = jax.tree_util.tree_map(lambda x: x[idx], flat)
 
