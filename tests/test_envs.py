@@ -117,3 +117,47 @@ def test_unknown_env_names_close_matches(bad, expect):
 def test_bad_num_envs():
     with pytest.raises(ConfigError, match="num_envs"):
         envs.make("gymnax:CartPole-v1", num_envs=0)
+
+
+def test_spec_records_the_size_of_a_discrete_observation_space():
+    assert envs.make("gymnax:FrozenLake-misc", num_envs=1).spec.obs_num_states == 16
+    assert envs.make("gymnax:FrozenLake-misc", num_envs=1, map_name="8x8").spec.obs_num_states == 64
+    assert envs.make("gymnax:CartPole-v1", num_envs=1).spec.obs_num_states is None
+    assert envs.make("envpool:CartPole-v1", num_envs=1).spec.obs_num_states is None
+
+
+@pytest.mark.parametrize("map_name", ["4x4", "8x8"])
+def test_gymnax_frozenlake_dynamics_match_gymnasium(map_name):
+    # Tabular results are compared with references run on gym's FrozenLake (slippery: the intended
+    # move and the two perpendicular ones, 1/3 each).  Sample every (non-terminal state, action)
+    # of gymnax's step 3,000 times and compare with gymnasium's exact transition table; rewards
+    # and termination of each sampled transition must match exactly.
+    import gymnasium
+    import gymnax
+    from gymnax.environments.misc.frozen_lake import EnvState
+
+    env = envs.make("gymnax:FrozenLake-misc", num_envs=1, map_name=map_name)
+    ref = gymnasium.make("FrozenLake-v1", map_name=map_name, is_slippery=True).unwrapped
+    S, n = env.spec.obs_num_states, 3000
+    assert S == ref.observation_space.n
+    live = [s for s, c in enumerate(ref.desc.ravel()) if c not in b"HG"]
+    P, R, D = np.zeros((S, 4, S)), np.zeros((S, 4, S)), np.zeros((S, 4, S), bool)
+    for s in live:
+        for a in range(4):
+            for p, s2, r, d in ref.P[s][a]:
+                P[s, a, s2] += p
+                R[s, a, s2], D[s, a, s2] = r, d
+
+    genv, params = gymnax.make("FrozenLake-misc", map_name=map_name)
+    sa = np.array([(s, a) for s in live for a in range(4)])
+
+    def one(k, s, a):
+        obs, _, r, d, _ = genv.step_env(k, EnvState(position=s, time=0), a, params)
+        return obs, r, d
+
+    keys = jax.random.split(jax.random.PRNGKey(0), len(sa) * n).reshape(len(sa), n, 2)
+    obs, r, d = map(np.asarray, jax.jit(jax.vmap(jax.vmap(one, (0, None, None))))(keys, sa[:, 0], sa[:, 1]))
+    for i, (s, a) in enumerate(sa):
+        freq = np.bincount(obs[i], minlength=S) / n
+        np.testing.assert_allclose(freq, P[s, a], atol=5 * np.sqrt(2 / 9 / n), err_msg=f"state {s} action {a}")
+        assert (r[i] == R[s, a, obs[i]]).all() and (d[i] == D[s, a, obs[i]]).all(), (s, a)

@@ -69,6 +69,35 @@ def test_value_iteration_solves_frozenlake_like_the_reference(mode):
     assert succ[:, 0].max() < 0.3
 
 
+@pytest.mark.parametrize("mod", [ql, vi], ids=["q_learning", "value_iteration"])
+def test_frozenlake_8x8_infers_64_states_and_checks_the_override(mod):
+    def num_states(env):
+        state = mod.make_agent(mod.Config(), env).init(jax.random.PRNGKey(0), mod.Config().hparams())
+        table = state.q if mod is ql else state.model.counts  # [S, A] or [S, A, S]
+        return table.shape[0]
+
+    env = E.make("gymnax:FrozenLake-misc", num_envs=1, map_name="8x8")
+    assert num_states(env) == 64
+    assert num_states(E.make("gymnax:FrozenLake-misc", num_envs=1)) == 16
+    mod.make_agent(mod.Config(num_states=64), env)  # a correct override is accepted
+    with pytest.raises(ConfigError) as e:
+        mod.make_agent(mod.Config(num_states=16), env)
+    msg = str(e.value)
+    assert msg.startswith("num_states:") and "64" in msg and "\n" not in msg, msg
+
+
+def test_value_iteration_runs_on_frozenlake_8x8_without_num_states():
+    # 100 iterations of 100 random steps: too few to find the 8x8 goal reliably, so this checks the
+    # plumbing: a 64-state model whose states beyond the 4x4 range fill in, and valid success rates.
+    env = E.make("gymnax:FrozenLake-misc", num_envs=1, map_name="8x8")
+    agent = vi.make_agent(vi.Config(iterations=100), env)
+    state, m = jax.jit(jax.vmap(make_train(agent, 20)))(jax.random.split(jax.random.PRNGKey(0), 2))
+    visited = np.asarray(state.model.counts).sum((-1, -2)) > 0  # [seeds, 64]
+    assert visited.shape == (2, 64) and (visited[:, 16:].sum(1) > 16).all(), visited.sum(1)
+    succ = np.asarray(m["episode_return_sum"] / m["episodes"])
+    assert succ.shape == (2, 20) and ((succ >= 0) & (succ <= 1)).all()
+
+
 def test_q_update_by_hand():
     q = jnp.array([[0.0, 1.0], [2.0, 4.0]])
     q2, td = ql.q_update(q, 0, 1, 1.0, 1, jnp.array(False), 0.5, 0.9)
@@ -87,15 +116,39 @@ def test_q_learning_solves_deterministic_frozenlake():
     assert (succ[:, 0] < 1.0).all()
 
 
-def test_q_learning_learns_slippery_frozenlake():
-    # 20,000 uniformly random steps (40 per iteration); the greedy policy of the exact gamma=0.9
-    # Q* succeeds ~0.70; constant alpha=0.2 keeps Q noisy.  Claim: median success over the last
-    # 10% of iterations >= 0.2, against ~0.015 for the untrained (all-left) greedy policy.
-    cfg = ql.Config(iterations=500, steps_per_iteration=40)
-    env = E.make("gymnax:FrozenLake-misc", num_envs=1)
-    _, m = jax.jit(jax.vmap(make_train(ql.make_agent(cfg, env), 50)))(jax.random.split(jax.random.PRNGKey(0), 4))
-    succ = np.asarray(m["episode_return_sum"] / m["episodes"])
-    assert np.median(succ[:, -5:].mean(1)) >= 0.2, succ[:, -5:]
+def test_q_learning_iterations_to_solve_slippery_frozenlake():
+    # Lapan ch. 6 (02_frozenlake_q_learning.py): alpha 0.2, gamma 0.9, one uniformly random step per
+    # iteration (the env reset only when an episode ends), then 20 greedy test episodes that do not
+    # update Q; solved at the first iteration whose test mean is > 0.8 (17 or more successes of 20).
+    # The reference reports one run: 1,860 iterations.  Over 64 seeds (30,000 iterations at most)
+    # iterations-to-solve measured here: median 6,428, 10th/90th percentiles 2,543 / 12,780, 3 of
+    # 64 seeds within 1,860.  Resampling those 64, the median of 8 seeds exceeds 12,500 with
+    # probability < 0.1%: assert that bound.  The run stops once the median of 8 is known.
+    seeds, chunk, limit = 8, 1000, 12_500
+    cfg = ql.Config(iterations=limit)
+    agent = ql.make_agent(cfg, E.make("gymnax:FrozenLake-misc", num_envs=1))
+    hp = cfg.hparams()
+
+    def run(state):
+        def body(s, _):
+            s, m = agent.update(s, hp)
+            return s, m["episode_return_sum"]  # successes of the 20 test episodes
+
+        return jax.lax.scan(body, state, None, chunk)
+
+    state = jax.jit(jax.vmap(lambda k: agent.init(k, hp)))(jax.random.split(jax.random.PRNGKey(0), seeds))
+    run = jax.jit(jax.vmap(run), donate_argnums=0)
+    first = np.full(seeds, np.inf)
+    for start in range(0, limit, chunk):
+        state, wins = run(state)
+        wins = np.asarray(wins)
+        if start == 0:
+            assert (wins[:, 0] <= 2).all(), wins[:, 0]  # the all-zero table's greedy policy: ~1.5% success
+        hit = (wins > 16).any(1) & np.isinf(first)
+        first[hit] = start + 1 + np.argmax(wins[hit] > 16, 1)
+        if np.isfinite(first).sum() > seeds // 2:
+            break
+    assert np.median(first) <= limit, first
 
 
 def test_tabular_config_errors_are_one_line():

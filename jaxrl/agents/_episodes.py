@@ -104,23 +104,24 @@ def masked_explained_variance(pred, target, mask):
 def discrete_obs_size(spec: EnvSpec, override: int = 0, field: str = "num_states") -> int:
     """Number of states of an env with integer (tabular) observations, or 0 for vector observations.
 
-    The env spec records the observation shape but not the size of a discrete observation space,
-    so for a gymnax env it is read from the env made with *default* options; pass ``override``
-    (the config's ``num_states``) for non-default options such as FrozenLake's ``map_name='8x8'``.
+    Read from the env spec (``spec.obs_num_states``: the size of a discrete observation space, so
+    FrozenLake 4x4 gives 16 and ``map_name='8x8'`` gives 64).  ``override`` (the config's
+    ``num_states``) is needed only when the env does not report the size; when it does, a
+    different ``override`` is a one-line :class:`ConfigError` naming ``field``.
     """
     import numpy as np
 
+    known = int(spec.obs_num_states or 0)
     if spec.obs_shape != () or not np.issubdtype(np.dtype(spec.obs_dtype), np.integer):
+        if override > 0:
+            raise ConfigError(field, f"{spec.env_id} has observations of shape {spec.obs_shape} and dtype "
+                                     f"{np.dtype(spec.obs_dtype)}, not integer states; leave {field} at 0")
         return 0
-    if override > 0:
-        return override
-    if spec.backend == "gymnax":
-        import gymnax
-
-        genv, params = gymnax.make(spec.env_id.split(":", 1)[1])
-        n = getattr(genv.observation_space(params), "n", 0)
-        if n:
-            return int(n)
+    if known and override > 0 and override != known:
+        raise ConfigError(field, f"{spec.env_id} has {known} states (with these env options) but {field} = "
+                                 f"{override}; set {field} to {known} or leave it at 0 to infer it")
+    if known or override > 0:
+        return known or override
     raise ConfigError(field, f"{spec.env_id} has integer observations of unknown range; set {field}")
 
 

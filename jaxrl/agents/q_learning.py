@@ -12,6 +12,12 @@ As in Lapan, *Deep RL Hands-On*, ch. 6, one ``update`` (an iteration) is
 
 Truncated episodes bootstrap from ``final_obs``; terminal ones do not.
 ``steps_per_update = num_envs * steps_per_iteration``.
+
+With the defaults this is the reference procedure (alpha 0.2, gamma 0.9, one random step per
+iteration, the behaviour env reset only when an episode ends, 20 test episodes in a separate env,
+100-step limit).  The reference's single run solved (test mean > 0.8) in 1,860 iterations; over 64
+seeds here the median is about 6,400 iterations and 1,860 is near the 5th percentile
+(``tests/test_tabular.py``).
 """
 from __future__ import annotations
 
@@ -40,7 +46,7 @@ class Config(Config):
     epsilon: float = field(1.0, traced=True, low=0.0, high=1.0, help="behaviour epsilon (1: uniformly random)")
     eval_episodes: int = field(20, low=1, help="greedy episodes played after each iteration")
     max_steps: int = field(0, low=0, help="step limit of evaluation episodes; 0 = the env's limit")
-    num_states: int = field(0, low=0, help="number of states (FrozenLake 8x8: 64); 0 = infer from the env")
+    num_states: int = field(0, low=0, help="number of states; 0 = infer from the env (FrozenLake: 16, or 64 with map_name=8x8)")
 
     def check(self):
         if self.eval_episodes % self.num_envs:

@@ -1,8 +1,8 @@
 """Value iteration and Q-value iteration on a tabular model learned from random play.
 
 For envs with integer observations (FrozenLake: ``gymnax:FrozenLake-misc``, 4x4 by default,
-8x8 with the env option ``map_name='8x8'`` and ``num_states=64``).  As in Lapan, *Deep RL
-Hands-On*, ch. 5, one ``update`` (an iteration):
+8x8 with the env option ``map_name='8x8'``; the number of states is read from the env).  As in
+Lapan, *Deep RL Hands-On*, ch. 5, one ``update`` (an iteration):
 
 1. ``random_steps`` steps of uniformly random play (over ``num_envs`` envs, continuing across
    iterations) add to the counts ``n(s, a, s')`` and reward sums of every transition;
@@ -46,7 +46,7 @@ class Config(Config):
     eval_episodes: int = field(20, low=1, help="greedy episodes played after each iteration")
     learn_from_eval: bool = field(True, help="evaluation episodes also add to the model (as in the reference)")
     max_steps: int = field(0, low=0, help="step limit of evaluation episodes; 0 = the env's limit")
-    num_states: int = field(0, low=0, help="number of states (FrozenLake 8x8: 64); 0 = infer from the env")
+    num_states: int = field(0, low=0, help="number of states; 0 = infer from the env (FrozenLake: 16, or 64 with map_name=8x8)")
 
     def check(self):
         if self.random_steps % self.num_envs:

@@ -43,6 +43,7 @@ class EnvSpec(NamedTuple):
     action_space: Any  # Discrete | Box
     max_episode_steps: Optional[int] = None
     backend: str = "gymnax"
+    obs_num_states: Optional[int] = None  # size of a discrete (integer) observation space, else None
 
     @property
     def discrete(self) -> bool:

@@ -65,8 +65,9 @@ def make_envpool(name: str, num_envs: int, num_seeds: int = 1, seed: int = 0, **
     else:
         action_space = Box(np.asarray(act_space.low, np.float32), np.asarray(act_space.high, np.float32),
                            tuple(act_space.shape))
+    obs_n = int(obs_space.n) if hasattr(obs_space, "n") else None  # a Discrete observation space
     spec = EnvSpec(f"envpool:{name}", num_envs, obs_shape, np.dtype(obs_space.dtype), action_space,
-                   int(getattr(pool.spec.config, "max_episode_steps", 0)) or None, "envpool")
+                   int(getattr(pool.spec.config, "max_episode_steps", 0)) or None, "envpool", obs_n)
 
     def _fix_obs(obs):
         return jnp.moveaxis(obs, -3, -1) if channel_first else obs

@@ -30,11 +30,13 @@ def _space(space) -> Discrete | Box:
 def make_gymnax(name: str, num_envs: int, max_episode_steps: int | None = None, **env_kwargs) -> Env:
     """``max_episode_steps`` overrides the env's time limit (``params.max_steps_in_episode``)."""
     import gymnax
+    import gymnax.environments.spaces as sp
 
     genv, params = gymnax.make(name, **env_kwargs)
     if max_episode_steps is not None:
         params = params.replace(max_steps_in_episode=int(max_episode_steps))
     obs_space = genv.observation_space(params)
+    obs_n = int(obs_space.n) if isinstance(obs_space, sp.Discrete) else None
     spec = EnvSpec(
         env_id=f"gymnax:{name}",
         num_envs=num_envs,
@@ -43,6 +45,7 @@ def make_gymnax(name: str, num_envs: int, max_episode_steps: int | None = None, 
         action_space=_space(genv.action_space(params)),
         max_episode_steps=int(getattr(params, "max_steps_in_episode", 0)) or None,
         backend="gymnax",
+        obs_num_states=obs_n,
     )
     v_reset = jax.vmap(genv.reset_env, in_axes=(0, None))
     v_step = jax.vmap(genv.step_env, in_axes=(0, 0, 0, None))
