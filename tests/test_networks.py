@@ -54,3 +54,22 @@ def test_nature_cnn_same_parameters_and_outputs_under_both_lowerings():
     ya, yb = a.apply(params, x), b.apply(params, x)
     assert ya.shape == (2, 512)
     np.testing.assert_allclose(ya, yb, rtol=1e-4, atol=1e-4)
+
+
+def test_noisy_dense_mean_path_and_factorized_noise():
+    from jaxrl.networks.q_networks import NoisyDense
+
+    layer = NoisyDense(3)
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
+    params = layer.init({"params": jax.random.PRNGKey(1)}, x)
+    p = params["params"]
+    np.testing.assert_allclose(layer.apply(params, x), x @ p["mu_kernel"] + p["mu_bias"], rtol=1e-6)
+    key = jax.random.PRNGKey(2)
+    y = layer.apply(params, x, rngs={"noise": key})
+    # rebuild the factorized noise from the same stream: f(e) = sign(e) sqrt|e|
+    noise_key = nn.apply(lambda m: m.make_rng("noise"), layer)(params, rngs={"noise": key})
+    e = jax.random.normal(noise_key, (4 + 3,))
+    f = jnp.sign(e) * jnp.sqrt(jnp.abs(e))
+    w = p["mu_kernel"] + p["sigma_kernel"] * jnp.outer(f[:4], f[4:])
+    b = p["mu_bias"] + p["sigma_bias"] * f[4:]
+    np.testing.assert_allclose(y, x @ w + b, rtol=1e-5, atol=1e-6)
