@@ -66,9 +66,22 @@ def _is_key(x) -> bool:
 def _leaf_to_numpy(x) -> np.ndarray:
     import jax
 
+    from jaxrl.parallel import to_host
+
     if _is_key(x):
         x = jax.random.key_data(x)
-    return np.asarray(jax.device_get(x))
+    return to_host(x)  # an array spread over several processes is all-gathered (a collective)
+
+
+def _place(a: np.ndarray, sharding):
+    """``a`` (the same full array on every process) with ``sharding``: each process keeps its shards."""
+    import jax
+
+    if sharding is None:
+        return a
+    if sharding.is_fully_addressable:
+        return jax.device_put(a, sharding)
+    return jax.make_array_from_callback(a.shape, sharding, lambda idx: a[idx])
 
 
 def list_checkpoints(run_dir) -> list[Path]:
@@ -81,18 +94,24 @@ def list_checkpoints(run_dir) -> list[Path]:
 
 def save(run_dir, update: int, state, meta: dict, extras: dict | None = None, keep: int = 2,
          _write=None) -> Path:
-    """Atomically write checkpoint ``update`` of ``state`` and keep the last ``keep`` checkpoints."""
+    """Atomically write checkpoint ``update`` of ``state`` and keep the last ``keep`` checkpoints.
+
+    Multi-host: call it on every process.  Arrays that span several processes are all-gathered
+    to each of them (a collective), and only process 0 writes; every process returns the path.
+    """
     import jax
 
     d = Path(run_dir) / CKPT_DIR
-    d.mkdir(parents=True, exist_ok=True)
     leaves = jax.tree_util.tree_leaves(state)
     arrays = {f"state/{i:05d}": _leaf_to_numpy(x) for i, x in enumerate(leaves)}
+    path = d / f"ckpt-{int(update):012d}.npz"
+    if jax.process_index() != 0:
+        return path
+    d.mkdir(parents=True, exist_ok=True)
     for k, v in (extras or {}).items():
         arrays[f"x/{k}"] = np.asarray(v)
     full_meta = dict(meta, format=FORMAT_VERSION, update=int(update), num_leaves=len(leaves))
     arrays["__meta__"] = np.frombuffer(json.dumps(full_meta).encode(), np.uint8)
-    path = d / f"ckpt-{int(update):012d}.npz"
     tmp = d / f".{path.name}.tmp-{os.getpid()}"
     with open(tmp, "wb") as f:
         (_write or np.savez)(f, **arrays)
@@ -142,10 +161,9 @@ def read(path: Path, template) -> tuple[Any, dict, dict]:
             raise CheckpointError("resume", f"{path}: state array {i} is {got}, expected "
                                             f"{np.dtype(want.dtype)}{list(want.shape)}; different config?")
         if _is_key(t):
-            leaves.append(jax.random.wrap_key_data(jax.device_put(a, t.sharding), impl=jax.random.key_impl(t)))
+            leaves.append(jax.random.wrap_key_data(_place(a, t.sharding), impl=jax.random.key_impl(t)))
         else:
-            sharding = getattr(t, "sharding", None)
-            leaves.append(jax.device_put(a, sharding) if sharding is not None else a)
+            leaves.append(_place(a, getattr(t, "sharding", None)))
     extras = {k[2:]: v for k, v in files.items() if k.startswith("x/")}
     return jax.tree_util.tree_unflatten(treedef, leaves), meta, extras
 

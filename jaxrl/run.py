@@ -391,9 +391,12 @@ def train_run(spec: RunSpec, progress: bool = True, stop_after: Optional[int] = 
             raise ConfigError("resume", f"{spec.out} already finished (summary.json exists); nothing to resume")
         if not checkpoint.list_checkpoints(spec.out):
             raise ConfigError("resume", f"{spec.out} has no checkpoint ({checkpoint.CKPT_DIR}/ckpt-*.npz) to resume from")
-        out = Path(spec.out)
-    else:
-        out = prepare_out_dir(spec.out) if spec.out and parallel.is_main_process() else None
+    elif spec.out and parallel.is_main_process():
+        prepare_out_dir(spec.out)
+    # run_dir: the same on every process, which all gather checkpoints (a collective); out: where
+    # results are written, only on process 0 (jaxrl.parallel: multi-host)
+    run_dir = Path(spec.out) if spec.out else None
+    out = run_dir if parallel.is_main_process() else None
 
     points = spec.sweep_points()
     batch = len(points) * spec.num_seeds
@@ -454,8 +457,8 @@ def train_run(spec: RunSpec, progress: bool = True, stop_after: Optional[int] = 
     history = []  # (end_update, wall_time, metrics dict of np arrays [B])
     evals = {}  # end_update -> np array [B, episodes]
     if resume:
-        state, meta, extras, ck_path = checkpoint.load_latest(out, state)
-        state = placement.put(state)  # host arrays -> the batch sharding (no-op on one device)
+        # every process reads the same file; each leaf takes the template's sharding (its shards)
+        state, meta, extras, ck_path = checkpoint.load_latest(run_dir, state)
         if env.spec.backend == "envpool":  # the C++ pool's state cannot be saved: fresh episodes
             state = checkpoint.splice_env(state, init_c(keys, hp))
         done_updates, wall_offset = int(meta["update"]), float(meta["wall_time"])
@@ -529,7 +532,7 @@ def train_run(spec: RunSpec, progress: bool = True, stop_after: Optional[int] = 
         m_dev, first_bad_dev, finite_dev, ev_dev = parallel.to_host((m_dev, first_bad_dev, finite_dev, ev_dev))
         m_np = {k: np.asarray(v) for k, v in m_dev.items()}
         _nan_guard(m_np, {k: np.asarray(v) for k, v in first_bad_dev.items()}, np.asarray(finite_dev),
-                   start, end, rows_meta, state_shape, out, last_saved)
+                   start, end, rows_meta, state_shape, run_dir, last_saved)
         ev = np.asarray(ev_dev) if ev_dev is not None else None
         if ev is not None:
             evals[end] = ev
@@ -557,7 +560,7 @@ def train_run(spec: RunSpec, progress: bool = True, stop_after: Optional[int] = 
             ends = sorted(evals)
             extras["eval_end"] = np.asarray(ends, np.int64)
             extras["eval_returns"] = np.stack([evals[e] for e in ends])
-        last_saved = checkpoint.save(out, end, state_, {"wall_time": elapsed(), "env_steps": end * spu}, extras)
+        last_saved = checkpoint.save(run_dir, end, state_, {"wall_time": elapsed(), "env_steps": end * spu}, extras)
 
     remaining = []
     acc = 0
@@ -578,7 +581,8 @@ def train_run(spec: RunSpec, progress: bool = True, stop_after: Optional[int] = 
                 pending = (start, end, aux, ev)
                 done_updates = end
                 stop_now = stop.signum is not None or (stop_after is not None and end >= stop_after)
-                if out is not None and (stop_now or end == n_upd or _crossed(start * spu, end * spu, ckpt_every)):
+                stop_now = parallel.any_process(stop_now)  # multi-host: all stop at the same chunk
+                if run_dir is not None and (stop_now or end == n_upd or _crossed(start * spu, end * spu, ckpt_every)):
                     process(pending)
                     pending = None
                     save(state, end)
@@ -586,8 +590,8 @@ def train_run(spec: RunSpec, progress: bool = True, stop_after: Optional[int] = 
                     import signal
 
                     signum = stop.signum or signal.SIGTERM
-                    where = f"; checkpoint {last_saved}" if out is not None else ""
-                    hint = f"; continue with: jaxrl train --resume {out}" if out is not None else ""
+                    where = f"; checkpoint {last_saved}" if run_dir is not None else ""
+                    hint = f"; continue with: jaxrl train --resume {run_dir}" if run_dir is not None else ""
                     raise Interrupted(f"{signal.Signals(signum).name}: stopped after update {end} of {n_upd}"
                                       f"{where}{hint}", signum)
             if pending is not None:

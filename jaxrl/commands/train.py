@@ -264,8 +264,10 @@ def run(args) -> int:
     from jaxrl.parallel import initialize_distributed
     from jaxrl.run import train_run
 
+    # multi-host only when JAXRL_COORDINATOR / JAXRL_DISTRIBUTED is set.  Before parse(): validating
+    # the env id imports gymnax, whose import already runs JAX computations (initialises the backend)
+    initialize_distributed()
     spec, quiet = parse(list(args.argv))
-    initialize_distributed()  # multi-host only when JAXRL_COORDINATOR / JAXRL_DISTRIBUTED is set
     summary = train_run(spec, progress=not quiet)
     print_summary(summary, spec, spec.out)
     return 0
