@@ -14,7 +14,8 @@ For each algorithm (PPO; DQN when ``jaxrl.agents.dqn`` is importable) and enviro
 Each point: AOT compile (reported, not timed into steps/s), one warm-up call, then calls until at
 least ``--min-seconds`` have passed; ``steps_per_s = env steps (all seeds) / seconds``.  Settings
 that change only the cost per step are fixed so points are comparable: DQN learns from the
-first step (``learning_starts=0``) with a 4096-transition buffer per seed.  Points whose state or
+first step (``learning_starts=0``) with a 4096-transition buffer per seed (4 rows per env
+beyond 1024 envs).  Points whose state or
 rollout would exceed ``--max-gb`` are skipped with a note; MinAtar observations are flattened by
 the agents' MLP torsos; PPO uses its Nature CNN torso on Pong; envpool Pong is capped at
 ``--envpool-max`` envs x seeds by default (each Atari env is a C++ emulator on a host thread).
@@ -59,7 +60,12 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
 
     module, _ = agents.get(algo)
     row = {"algo": algo, "env": env_id, "num_envs": num_envs, "num_seeds": num_seeds}
-    base = module.Config.from_dict({**FIXED.get(algo, {}), "num_envs": num_envs})
+    # a generous total_steps so that a large num_envs passes validation (one rollout must fit);
+    # the timed config sets its own total_steps below
+    fixed = dict(FIXED.get(algo, {}))
+    if "buffer_size" in fixed:  # at least 4 rows per env, so that 4096 envs still have a buffer
+        fixed["buffer_size"] = max(fixed["buffer_size"], 4 * num_envs)
+    base = module.Config.from_dict({**fixed, "num_envs": num_envs, "total_steps": 10**9})
     env = envs.make(env_id, num_envs=num_envs, num_seeds=num_seeds)
     n = UPDATES_PER_CALL.get(algo, 1)
     probe = module.make_agent(base, env)
