@@ -60,11 +60,11 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
 
     module, _ = agents.get(algo)
     row = {"algo": algo, "env": env_id, "num_envs": num_envs, "num_seeds": num_seeds}
-    # a generous total_steps so that a large num_envs passes validation (one rollout must fit);
-    # the timed config sets its own total_steps below
     fixed = dict(FIXED.get(algo, {}))
     if "buffer_size" in fixed:  # at least 4 rows per env, so that 4096 envs still have a buffer
         fixed["buffer_size"] = max(fixed["buffer_size"], 4 * num_envs)
+    # a generous total_steps so that a large num_envs passes validation (one rollout must fit);
+    # the timed config sets its own total_steps below
     base = module.Config.from_dict({**fixed, "num_envs": num_envs, "total_steps": 10**9})
     env = envs.make(env_id, num_envs=num_envs, num_seeds=num_seeds)
     n = UPDATES_PER_CALL.get(algo, 1)
