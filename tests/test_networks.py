@@ -73,3 +73,27 @@ def test_noisy_dense_mean_path_and_factorized_noise():
     w = p["mu_kernel"] + p["sigma_kernel"] * jnp.outer(f[:4], f[4:])
     b = p["mu_bias"] + p["sigma_bias"] * f[4:]
     np.testing.assert_allclose(y, x @ w + b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(continuous=True), dict(torso="nature_cnn", obs_ndim=3)])
+def test_actor_critic_heads_share_parameters_with_the_full_network(kw):
+    """heads="policy"/"value" apply to the full network's parameters and give the same outputs."""
+    from jaxrl.networks import ActorCritic
+
+    obs = (jax.random.randint(jax.random.PRNGKey(1), (5, 84, 84, 4), 0, 255).astype(jnp.uint8)
+           if "torso" in kw else jax.random.normal(jax.random.PRNGKey(1), (5, 4)))
+    full = ActorCritic(3, **kw)
+    params = full.init(jax.random.PRNGKey(0), obs[0])
+    logits, value, log_std = full.apply(params, obs)
+    p_logits, p_value, p_log_std = ActorCritic(3, heads="policy", **kw).apply(params, obs)
+    v_logits, v_value, v_log_std = ActorCritic(3, heads="value", **kw).apply(params, obs)
+    np.testing.assert_allclose(p_logits, logits, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(v_value, value, rtol=1e-6, atol=1e-6)
+    assert p_value is None and v_logits is None and v_log_std is None
+    assert (p_log_std is None) == (log_std is None)
+    # The subsets create no parameters of their own: their trees are subtrees of the full one.
+    for heads in ("policy", "value"):
+        sub = ActorCritic(3, heads=heads, **kw).init(jax.random.PRNGKey(0), obs[0])
+        flat_full = dict(jax.tree_util.tree_leaves_with_path(params))
+        for path, leaf in jax.tree_util.tree_leaves_with_path(sub):
+            np.testing.assert_array_equal(leaf, flat_full[path])

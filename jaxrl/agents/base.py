@@ -96,19 +96,28 @@ def make_train(agent: Agent, num_log_points: int = 100):
     return train
 
 
-def episode_metrics(ts) -> dict:
-    """Sum of returns and lengths of episodes that finished in a batch of timesteps (any shape)."""
+def episode_stats(ts) -> dict:
+    """Per-env contributions of finished episodes in one batched timestep (unsummed, shape ``[N]``).
+
+    Accumulating these in a scan carry and summing once at the end gives :func:`episode_metrics`
+    of the whole rollout without a reduction and a stacked output per env step.
+    """
     d = ts.episode_done.astype(jnp.float32)
     out = {
-        "episode_return_sum": (ts.episode_return * d).sum(),
-        "episode_length_sum": (ts.episode_length.astype(jnp.float32) * d).sum(),
-        "episodes": d.sum(),
+        "episode_return_sum": ts.episode_return * d,
+        "episode_length_sum": ts.episode_length.astype(jnp.float32) * d,
+        "episodes": d,
     }
     if "train_episode_done" in ts.info:
         td = ts.info["train_episode_done"].astype(jnp.float32)
-        out["train_episode_return_sum"] = (ts.info["train_episode_return"] * td).sum()
-        out["train_episodes_sum"] = td.sum()
+        out["train_episode_return_sum"] = ts.info["train_episode_return"] * td
+        out["train_episodes_sum"] = td
     return out
+
+
+def episode_metrics(ts) -> dict:
+    """Sum of returns and lengths of episodes that finished in a batch of timesteps (any shape)."""
+    return {k: v.sum() for k, v in episode_stats(ts).items()}
 
 
 def explained_variance(pred, target):

@@ -19,7 +19,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from jaxrl import losses, rng
-from jaxrl.agents.base import Agent, episode_metrics, explained_variance
+from jaxrl.agents.base import Agent, episode_stats, explained_variance
 from jaxrl.config import Config, ConfigError, field
 from jaxrl.envs.core import Env
 from jaxrl.networks import ActorCritic
@@ -67,6 +67,7 @@ class State(NamedTuple):
 
 
 class Rollout(NamedTuple):
+    """What the rollout scan stacks per env step: ``[T, N, ...]``."""
     obs: Any
     action: jax.Array
     logp: jax.Array
@@ -135,8 +136,10 @@ def make_agent(config: Config, env: Env) -> Agent:
     if torso == "nature_cnn" and (len(spec.obs_shape) != 3 or min(spec.obs_shape[:2]) < 36):
         raise ConfigError("torso", f"nature_cnn needs image observations of at least 36x36xC; "
                                    f"{spec.env_id} gives {spec.obs_shape}; use --torso mlp")
-    net = ActorCritic(action_dim, continuous, (config.hidden,) * config.layers, config.activation,
-                      len(spec.obs_shape), torso)
+    net_args = (action_dim, continuous, (config.hidden,) * config.layers, config.activation,
+                len(spec.obs_shape), torso)
+    net = ActorCritic(*net_args)
+    value_net = ActorCritic(*net_args, heads="value")  # same parameters, critic only
     sample, logp_fn, entropy_fn = _policy(spec, continuous)
     batch = config.num_envs * config.num_steps
     mb_size = batch // config.num_minibatches
@@ -172,45 +175,52 @@ def make_agent(config: Config, env: Env) -> Agent:
 
     draw_noise, sample_noise = _presampled(continuous, action_dim)
 
-    def env_step(carry, xs):
-        params, env_state, obs = carry
+    def env_step(tree, carry, xs):
+        env_state, obs, ep = carry
         noise, k_env = xs
-        out = apply(params, obs)
+        out = net.apply(tree, obs)
         action = sample_noise(noise, out)
         env_action = jnp.clip(action, low, high) if continuous else action
         env_state, ts = env.step(env_state, env_action, k_env)
+        ep = jax.tree_util.tree_map(jnp.add, ep, episode_stats(ts))
         tr = Rollout(obs, action, logp_fn(out, action), out[1], ts.reward, ts.terminated, ts.done, ts.final_obs)
-        return (params, env_state, ts.obs), (tr, episode_metrics(ts))
+        return (env_state, ts.obs, ep), tr
+
+    stat_names = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac")
 
     def loss_fn(params, mb, hp):
+        """PPO loss on one minibatch whose advantages are already normalized (see ``update``).
+
+        Returns ``(loss, stats[6])``, the stats in the order of ``stat_names``: one stacked vector
+        instead of six scalars keeps the per-step bookkeeping to one write.
+        """
         obs, action, old_logp, old_value, adv, target = mb
         out = apply(params, obs)
         logp = logp_fn(out, action)
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         pg_loss, ratio = losses.ppo_clip_loss(logp, old_logp, adv, hp["clip_eps"])
         v_loss = losses.clipped_value_loss(out[1], old_value, target, hp["clip_eps"])
         ent = entropy_fn(out).mean()
         total = pg_loss + hp["vf_coef"] * v_loss - hp["ent_coef"] * ent
-        log_ratio = logp - old_logp
-        stats = {
-            "loss": total,
-            "policy_loss": pg_loss,
-            "value_loss": v_loss,
-            "entropy": ent,
-            "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
-            "clip_frac": (jnp.abs(ratio - 1.0) > hp["clip_eps"]).astype(jnp.float32).mean(),
-        }
-        return total, stats
+        # approx_kl and clip_frac: one reduction over the stacked per-sample terms.
+        diag = jnp.stack([(ratio - 1.0) - (logp - old_logp),
+                          (jnp.abs(ratio - 1.0) > hp["clip_eps"]).astype(jnp.float32)]).mean(-1)
+        return total, jnp.concatenate([jnp.stack([total, pg_loss, v_loss, ent]), diag])
 
     def update(state: State, hp):
         tx = make_tx(hp)
         key, k_noise, k_env, k_perm = jax.random.split(state.key, 4)
         # All of the rollout's randomness in two calls: per-step draws cost more than the env step.
         xs = (draw_noise(k_noise, (config.num_steps, config.num_envs)), jax.random.split(k_env, config.num_steps))
-        (params, env_state, obs), (traj, ep) = jax.lax.scan(
-            env_step, (state.params, state.env_state, state.obs), xs)
-        # V(s') for every transition in one batched forward: bootstraps truncated episodes too.
-        next_value = apply(params, traj.final_obs)[1]
+        tree = unravel(state.params)  # once per rollout, not per step
+        # Per-env episode statistics are summed in the carry, not stacked per step.
+        ep0 = jax.tree_util.tree_map(
+            lambda x: jnp.zeros(x.shape, x.dtype),
+            jax.eval_shape(lambda s, o, n, k: episode_stats(env.step(s, sample_noise(n, net.apply(tree, o)), k)[1]),
+                           state.env_state, state.obs, xs[0][0], xs[1][0]))
+        (env_state, obs, ep), traj = jax.lax.scan(
+            lambda c, x: env_step(tree, c, x), (state.env_state, state.obs, ep0), xs)
+        # V(s') for every transition in one batched critic forward: bootstraps truncated episodes too.
+        next_value = value_net.apply(tree, traj.final_obs)[1]
         adv = gae(traj.reward, traj.value, next_value, traj.terminated, traj.done, hp["gamma"], hp["gae_lambda"])
         target = adv + traj.value
         flat = jax.tree_util.tree_map(lambda x: x.reshape((batch,) + x.shape[2:]),
@@ -221,6 +231,11 @@ def make_agent(config: Config, env: Env) -> Agent:
         perms = rng.permutations(k_perm, config.num_epochs, batch)
         idx = perms.reshape(config.num_epochs * config.num_minibatches, mb_size)
         minibatches = jax.tree_util.tree_map(lambda x: x[idx], flat)
+        # Per-minibatch advantage normalization does not depend on the parameters: do it for all
+        # minibatches at once here, not inside every gradient step.
+        adv_mb = minibatches[4]
+        adv_mb = (adv_mb - adv_mb.mean(-1, keepdims=True)) / (adv_mb.std(-1, keepdims=True) + 1e-8)
+        minibatches = minibatches[:4] + (adv_mb,) + minibatches[5:]
 
         def sgd_step(carry, mb):
             params, opt_state = carry
@@ -228,8 +243,8 @@ def make_agent(config: Config, env: Env) -> Agent:
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), stats
 
-        (params, opt_state), stats = jax.lax.scan(sgd_step, (params, state.opt_state), minibatches)
-        metrics = {k: v.mean() for k, v in stats.items()}
+        (params, opt_state), stats = jax.lax.scan(sgd_step, (state.params, state.opt_state), minibatches)
+        metrics = dict(zip(stat_names, stats.mean(0)))
         metrics.update({k: v.sum() for k, v in ep.items()})
         metrics["explained_variance"] = explained_variance(traj.value, target)
         count = state.update * config.num_epochs * config.num_minibatches

@@ -40,6 +40,10 @@ class ActorCritic(nn.Module):
     ``torso="mlp"``: separate actor and critic MLPs on the flattened observation (``obs_ndim`` is
     ``len(obs_shape)``). ``torso="nature_cnn"``: one shared Nature CNN (uint8 frames scaled inside)
     feeding both heads, as in the Atari PPO reference setups.
+
+    ``heads``: ``"both"``, or ``"policy"`` / ``"value"`` to compute only one side (the other output
+    is ``None``). The parameter names are the same for every choice, so a policy-only module
+    applies to the full parameters: acting needs no critic forward.
     """
 
     action_dim: int
@@ -48,19 +52,24 @@ class ActorCritic(nn.Module):
     activation: str = "tanh"
     obs_ndim: int = 1
     torso: str = "mlp"
+    heads: str = "both"
 
     @nn.compact
     def __call__(self, obs):
+        policy, value = self.heads in ("both", "policy"), self.heads in ("both", "value")
+        # Explicit names (flax's automatic ones for heads="both") keep every subset compatible.
         if self.torso == "nature_cnn":
             from jaxrl.networks.q_networks import NatureCNN
 
-            x = NatureCNN()(obs)
+            x = NatureCNN(name="NatureCNN_0")(obs)
             pi, v = x, x
         else:
             x = flatten_obs(obs, self.obs_ndim)
-            pi = MLP(self.hidden, self.activation)(x)
-            v = MLP(self.hidden, self.activation)(x)
-        pi = nn.Dense(self.action_dim, kernel_init=orthogonal(0.01))(pi)
-        v = nn.Dense(1, kernel_init=orthogonal(1.0))(v)[..., 0]
-        log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,)) if self.continuous else None
+            pi = MLP(self.hidden, self.activation, name="MLP_0")(x) if policy else None
+            v = MLP(self.hidden, self.activation, name="MLP_1")(x) if value else None
+        pi = nn.Dense(self.action_dim, kernel_init=orthogonal(0.01), name="Dense_0")(pi) if policy else None
+        v = nn.Dense(1, kernel_init=orthogonal(1.0), name="Dense_1")(v)[..., 0] if value else None
+        log_std = None
+        if self.continuous and policy:
+            log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
         return pi, v, log_std
