@@ -76,7 +76,10 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_vmapped_init_and_training_repeatedly_do_not_hang():
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    # The scheduler flag jaxrl sets by default also prevents the hang; turn it back on here so that
+    # this test checks the LAPACK-free initializer, not the flag.
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS="--xla_cpu_enable_concurrency_optimized_scheduler=true")
     proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith("ok")

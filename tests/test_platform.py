@@ -38,6 +38,14 @@ def test_eigen_flag_added_unless_user_sets_it():
     assert "eigen" not in _run(code, XLA_FLAGS="", JAXRL_XLA_DEFAULTS="0")
 
 
+def test_scheduler_flag_added_unless_user_sets_it():
+    code = "import jaxrl, os; print(os.environ['XLA_FLAGS'])"
+    flag = "--xla_cpu_enable_concurrency_optimized_scheduler"
+    assert f"{flag}=false" in _run(code, XLA_FLAGS="")
+    assert _run(code, XLA_FLAGS=f"{flag}=true").count(flag) == 1
+    assert "scheduler" not in _run(code, XLA_FLAGS="", JAXRL_XLA_DEFAULTS="0")
+
+
 def test_every_core_is_a_cpu_device_unless_the_user_says_otherwise():
     code = "import jaxrl, jax; print(jax.device_count())"
     assert _run(code, XLA_FLAGS="") == str(os.cpu_count())
