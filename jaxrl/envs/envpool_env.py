@@ -79,13 +79,16 @@ def make_envpool(name: str, num_envs: int, num_seeds: int = 1, seed: int = 0, **
         return _fix_obs(obs), rew.astype(jnp.float32), term, trunc, raw.astype(jnp.float32), game_over
 
     # ---------------------------------------------------------------- reset, with custom vmap
-    def _host_reset(_h):
+    def _host_reset(h):
         pool.async_reset()
-        return np.zeros((), np.int32)
+        return np.asarray(h)
 
     def _pool_reset(handle):
-        tok = jax.experimental.io_callback(_host_reset, jax.ShapeDtypeStruct((), jnp.int32), handle, ordered=True)
-        handle = handle + tok.astype(handle.dtype) * 0  # order the recv after the host reset
+        # The recv consumes the handle the host reset returns: a data dependency XLA cannot fold
+        # away (an integer ``handle + 0 * token`` was folded, and the memory-optimizing
+        # scheduler then ran the recv before the reset).
+        handle = jax.experimental.io_callback(_host_reset, jax.ShapeDtypeStruct(handle.shape, handle.dtype),
+                                              handle, ordered=True)
         handle, out = recv(handle)
         return handle, _fix_obs(out[0])
 
