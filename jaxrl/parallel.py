@@ -211,6 +211,41 @@ def any_process(flag: bool) -> bool:
     return bool(np.asarray(multihost_utils.process_allgather(np.int32(bool(flag)))).any())
 
 
+def agree(check) -> None:
+    """Run ``check()`` on every process; if it raised a ``ConfigError`` on any, raise on all.
+
+    A process whose own check passed raises a ConfigError that names the process that refused,
+    so a multi-host job stops everywhere with exit status 2 instead of hanging in the next
+    collective.  One process: just ``check()``.
+    """
+    import jax
+
+    from jaxrl.config import ConfigError
+
+    error = None
+    try:
+        check()
+    except ConfigError as e:
+        error = e
+    if jax.process_count() == 1:
+        if error is not None:
+            raise error
+        return
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    fields = ("out", "resume")  # the fields a folder check can refuse; others are sent as 3
+    code = 0 if error is None else (fields.index(error.field) + 1 if error.field in fields else 3)
+    codes = np.asarray(multihost_utils.process_allgather(np.int32(code))).reshape(-1)
+    if error is not None:
+        raise error
+    if codes.any():
+        first = int(np.flatnonzero(codes)[0])
+        field = fields[codes[first] - 1] if codes[first] <= len(fields) else "arguments"
+        raise ConfigError(field, f"process {first} of this multi-process job refused it (see that process's "
+                                 f"message); fix it there and relaunch every process")
+
+
 def is_main_process() -> bool:
     """True on process 0 (the one that writes files); always True on one host."""
     import jax

@@ -384,15 +384,22 @@ def train_run(spec: RunSpec, progress: bool = True, stop_after: Optional[int] = 
     module, _ = agents.get(spec.algo)
     validate_spec(spec, module)
     resume = spec.resume
-    if resume:
-        if spec.out is None or not (Path(spec.out) / "config.json").is_file():
-            raise ConfigError("resume", f"{spec.out} is not a jaxrl results folder (no config.json)")
-        if (Path(spec.out) / "summary.json").exists():
-            raise ConfigError("resume", f"{spec.out} already finished (summary.json exists); nothing to resume")
-        if not checkpoint.list_checkpoints(spec.out):
-            raise ConfigError("resume", f"{spec.out} has no checkpoint ({checkpoint.CKPT_DIR}/ckpt-*.npz) to resume from")
-    elif spec.out and parallel.is_main_process():
-        prepare_out_dir(spec.out)
+
+    def check_folder():
+        if resume:
+            if spec.out is None or not (Path(spec.out) / "config.json").is_file():
+                raise ConfigError("resume", f"{spec.out} is not a jaxrl results folder (no config.json)")
+            if (Path(spec.out) / "summary.json").exists():
+                raise ConfigError("resume", f"{spec.out} already finished (summary.json exists); nothing to resume")
+            if not checkpoint.list_checkpoints(spec.out):
+                raise ConfigError("resume", f"{spec.out} has no checkpoint ({checkpoint.CKPT_DIR}/ckpt-*.npz) "
+                                            f"to resume from")
+        elif spec.out and parallel.is_main_process():
+            prepare_out_dir(spec.out)
+
+    # Every process takes the same decision: one that stopped here alone would leave the others
+    # waiting in their first collective until the coordinator timed out.
+    parallel.agree(check_folder)
     # run_dir: the same on every process, which all gather checkpoints (a collective); out: where
     # results are written, only on process 0 (jaxrl.parallel: multi-host)
     run_dir = Path(spec.out) if spec.out else None

@@ -157,3 +157,17 @@ def test_two_processes_resume_from_a_gathered_checkpoint(runs):
     _same_checkpoint(run / "checkpoints" / last, ref / "checkpoints" / last)
     after1 = {p.name: p.read_bytes() for p in (hosts[1] / "run").rglob("*") if p.is_file()}
     assert after1 == before1, "process 1 must not write on resume either"
+
+
+def test_two_processes_stop_together_when_process_0_refuses_out(tmp_path):
+    """An existing --out on process 0's host: both processes exit 2 (none waits for a collective)."""
+    host0, host1 = tmp_path / "host0", tmp_path / "host1"
+    (host0 / "run").mkdir(parents=True)
+    (host0 / "run" / "keep.txt").write_text("precious")
+    results = _launch([*FLAGS, "--out", "run"], [str(host0), str(host1)], devices=2)
+    for i, (rc, text) in enumerate(results):
+        assert rc == 2, f"process {i} exited {rc}:\n{text[-3000:]}"
+    assert "already exists" in results[0][1]
+    assert "process 0" in results[1][1] and "out" in results[1][1]
+    assert (host0 / "run" / "keep.txt").read_text() == "precious"
+    assert not (host1 / "run").exists()
