@@ -139,7 +139,9 @@ def make_agent(config: Config, env: Env) -> Agent:
     net_args = (action_dim, continuous, (config.hidden,) * config.layers, config.activation,
                 len(spec.obs_shape), torso)
     net = ActorCritic(*net_args)
-    value_net = ActorCritic(*net_args, heads="value")  # same parameters, critic only
+    # The same parameters, one side only: V(s') needs no actor, greedy evaluation no critic.
+    value_net = ActorCritic(*net_args, heads="value")
+    policy_net = ActorCritic(*net_args, heads="policy")
     sample, logp_fn, entropy_fn = _policy(spec, continuous)
     batch = config.num_envs * config.num_steps
     mb_size = batch // config.num_minibatches
@@ -253,7 +255,7 @@ def make_agent(config: Config, env: Env) -> Agent:
 
     def act(state: State, obs):
         """Greedy action for evaluation: argmax of the logits, or the clipped Gaussian mean."""
-        out = apply(state.params, obs)
+        out = policy_net.apply(unravel(state.params), obs)
         return jnp.clip(out[0], low, high) if continuous else jnp.argmax(out[0], axis=-1)
 
     return Agent(config, init, update, num_updates, batch, act=act)

@@ -42,8 +42,9 @@ class ActorCritic(nn.Module):
     feeding both heads, as in the Atari PPO reference setups.
 
     ``heads``: ``"both"``, or ``"policy"`` / ``"value"`` to compute only one side (the other output
-    is ``None``). The parameter names are the same for every choice, so a policy-only module
-    applies to the full parameters: acting needs no critic forward.
+    is ``None``). The parameter names are the same for every choice, so a one-sided module
+    applies to the full network's parameters (PPO: V(s') without the actor, greedy evaluation
+    without the critic).
     """
 
     action_dim: int
