@@ -11,8 +11,9 @@
    hand-off (a thread wake-up) costs more than it saves: a chunk of PPO CartPole updates
    (1 seed, 4 envs) kept 1.45 cores busy with 17 context switches per update and ran 13% slower
    than with this flag (160k -> 185k steps/s; ``jaxrl train ppo``, 1 seed: 148k -> 166k).
-   8 seeds sharded over the cores, DQN and A2C measured the same or faster with it.  It also
-   prevents the LAPACK QR deadlock (README), which jaxrl avoids by construction anyway.
+   8 seeds sharded over the cores, DQN and A2C measured the same or faster with it; DQN's
+   reference benchmark (10 envs, a gradient step per update) lost 7-12%.  It also prevents the
+   LAPACK QR deadlock (README), which jaxrl avoids by construction anyway.
 3. ``--xla_force_host_platform_device_count=<number of CPU cores>`` (unless set): every core is
    an XLA CPU device, so ``--devices all`` (the default) shards seeds and sweep points over
    the cores (:mod:`jaxrl.parallel`), one program per core.  XLA:CPU otherwise runs a vmapped
