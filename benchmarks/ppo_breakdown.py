@@ -49,23 +49,25 @@ def update_seconds(cfg: ppo.Config, env_id: str, repeats: int) -> float:
     env = envs.make(env_id, num_envs=cfg.num_envs, num_seeds=1)
     agent = ppo.make_agent(cfg, env)
     keys = jax.random.split(jax.random.PRNGKey(0), 1)
-    compiled, _ = compile_timed(jax.jit(jax.vmap(make_train(agent, num_log_points=1))), keys)
-    timed_run(compiled, keys)
-    best = min(timed_run(compiled, keys)[0] for _ in range(repeats))
-    return best / agent.num_updates
+    return best_seconds(jax.vmap(make_train(agent, num_log_points=1)), keys, repeats) / agent.num_updates
 
 
-def loop_seconds(body, x, length: int, repeats: int, **jit_kwargs) -> float:
-    """Seconds per iteration of ``lax.scan(body)`` over ``length`` iterations (best of ``repeats``)."""
-    f = jax.jit(lambda x: jax.lax.scan(lambda c, _: (body(c), None), x, None, length=length)[0], **jit_kwargs)
-    compiled, _ = compile_timed(f, x)
+def best_seconds(fn, x, repeats: int) -> float:
+    """Best-of-``repeats`` wall seconds of ``jit(fn)(x)``: compiled ahead, one warm-up call."""
+    compiled, _ = compile_timed(jax.jit(fn), x)
     timed_run(compiled, x)
-    return min(timed_run(compiled, x)[0] for _ in range(repeats)) / length
+    return min(timed_run(compiled, x)[0] for _ in range(repeats))
+
+
+def in_loop(body, length: int):
+    """``x -> lax.scan`` of ``body`` over ``length`` iterations."""
+    return lambda x: jax.lax.scan(lambda c, _: (body(c), None), x, None, length=length)[0]
 
 
 def dot_seconds(m: int, k: int, n: int, repeats: int) -> float:
+    """Seconds per ``[m, k] x [k, n]`` matmul inside a loop."""
     w = jnp.full((k, n), 1e-3)
-    return loop_seconds(lambda c: c + 1e-3 * jnp.tanh(c @ w)[:, :k], jnp.ones((m, k)), 20_000, repeats)
+    return best_seconds(in_loop(lambda c: c + 1e-3 * jnp.tanh(c @ w)[:, :k], 20_000), jnp.ones((m, k)), repeats) / 20_000
 
 
 def psum_seconds(repeats: int) -> float | None:
@@ -77,15 +79,10 @@ def psum_seconds(repeats: int) -> float | None:
 
     mesh = Mesh(np.array(devices[:2]), ("d",))
 
-    def body(x):
-        return x + 1e-6 * jax.lax.psum(x, "d")
-
-    f = jax.shard_map(lambda x: jax.lax.scan(lambda c, _: (body(c), None), x, None, length=2000)[0],
+    f = jax.shard_map(in_loop(lambda x: x + 1e-6 * jax.lax.psum(x, "d"), 2000),
                       mesh=mesh, in_specs=P("d"), out_specs=P("d"))
     x = jax.device_put(jnp.ones((2, 16)), NamedSharding(mesh, P("d")))
-    compiled, _ = compile_timed(jax.jit(f), x)
-    timed_run(compiled, x)
-    return min(timed_run(compiled, x)[0] for _ in range(repeats)) / 2000
+    return best_seconds(f, x, repeats) / 2000
 
 
 def main(argv=None):
@@ -110,11 +107,11 @@ def main(argv=None):
     epochs = base.num_epochs
     epoch = (t["update"] - t["update 1 epoch"]) / (epochs - 1) if epochs > 1 else float("nan")
     epoch8 = (t["update hidden=8"] - t["update hidden=8, 1 epoch"]) / (epochs - 1) if epochs > 1 else float("nan")
-    dot = dot_seconds(base.num_envs * base.num_steps // mb, base.hidden, base.hidden, a.repeats)
-    mb_rows = base.num_envs * base.num_steps // mb
+    steps = base.num_envs * base.num_steps
+    mb_rows = steps // mb
+    dot = dot_seconds(mb_rows, base.hidden, base.hidden, a.repeats)
     flops = 2 * mb_rows * base.hidden * base.hidden
     psum = psum_seconds(a.repeats)
-    steps = base.num_envs * base.num_steps
     rows = [
         dict(what="update", us=t["update"] * 1e6, note=f"{steps / t['update']:,.0f} env steps/s"),
         dict(what="  rollout, GAE, shuffle, logging", us=(t["update 1 epoch"] - epoch) * 1e6,
