@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 from _common import RESULTS_DIR, compile_timed, print_table, timed_run, write_results  # noqa: E402
 
 import jaxrl.envs as envs  # noqa: E402
+from jaxrl import parallel  # noqa: E402
 from jaxrl.agents import a2c, cem, es, ga, q_learning, reinforce, value_iteration  # noqa: E402
 from jaxrl.agents.base import make_train  # noqa: E402
 
@@ -46,7 +47,7 @@ def measure(name, mod, env_id, cfg, seeds):
     env = envs.make(env_id, num_envs=cfg.num_envs)
     agent = mod.make_agent(cfg, env)
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
-    compiled, compile_s = compile_timed(jax.jit(jax.vmap(make_train(agent, 10))), keys)
+    compiled, compile_s = compile_timed(jax.jit(parallel.vmap(make_train(agent, 10))), keys)
     seconds, (_, m) = timed_run(compiled, keys)
     m = {k: np.asarray(v) for k, v in m.items()}
     sim = agent.num_updates * agent.steps_per_update * seeds

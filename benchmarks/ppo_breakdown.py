@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 from _common import compile_timed, print_table, timed_run, write_results  # noqa: E402
 
 import jaxrl.envs as envs  # noqa: E402
+from jaxrl import parallel  # noqa: E402
 from jaxrl.agents import ppo  # noqa: E402
 from jaxrl.agents.base import make_train  # noqa: E402
 
@@ -49,7 +50,7 @@ def update_seconds(cfg: ppo.Config, env_id: str, repeats: int) -> float:
     env = envs.make(env_id, num_envs=cfg.num_envs, num_seeds=1)
     agent = ppo.make_agent(cfg, env)
     keys = jax.random.split(jax.random.PRNGKey(0), 1)
-    return best_seconds(jax.vmap(make_train(agent, num_log_points=1)), keys, repeats) / agent.num_updates
+    return best_seconds(parallel.vmap(make_train(agent, num_log_points=1)), keys, repeats) / agent.num_updates
 
 
 def best_seconds(fn, x, repeats: int) -> float:

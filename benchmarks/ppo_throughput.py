@@ -32,6 +32,7 @@ import jaxrl.envs as envs  # noqa: E402
 from jaxrl.agents import ppo  # noqa: E402
 from jaxrl.agents.base import make_train  # noqa: E402
 from jaxrl.networks import ActorCritic  # noqa: E402
+from jaxrl import parallel  # noqa: E402
 from jaxrl.parallel import plan  # noqa: E402
 
 
@@ -74,7 +75,7 @@ def bench(num_envs: int, seeds: int, total_steps: int, env_id: str) -> dict:
     # jaxrl makes every core an XLA device (jaxrl/_platform.py).
     placement = plan("all", batch=seeds, backend=env.spec.backend, stream=False)
     keys = placement.put(jax.random.split(jax.random.PRNGKey(0), seeds))
-    train = jax.jit(jax.vmap(make_train(agent, num_log_points=20)), **placement.jit_kwargs(1))
+    train = jax.jit(parallel.vmap(make_train(agent, num_log_points=20)), **placement.jit_kwargs(1))
     compiled, compile_s = compile_timed(train, keys)
     timed_run(compiled, keys)  # warm-up: first-call allocations
     secs, (_, m) = timed_run(compiled, keys)
@@ -84,7 +85,7 @@ def bench(num_envs: int, seeds: int, total_steps: int, env_id: str) -> dict:
                final_return=float(np.median(ret)))
     n_roll = max(1, 200_000 // num_envs)
     for name, fn in zip(("env_sps", "act_sps"), rollout_fns(env, n_roll)):
-        c, _ = compile_timed(jax.jit(jax.vmap(fn), **placement.jit_kwargs(1)), keys)
+        c, _ = compile_timed(jax.jit(parallel.vmap(fn), **placement.jit_kwargs(1)), keys)
         timed_run(c, keys)
         s, _ = timed_run(c, keys)
         row[name] = round(n_roll * num_envs * seeds / s)

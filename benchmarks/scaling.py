@@ -53,7 +53,7 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
     import jax
     import jax.numpy as jnp
 
-    from jaxrl import agents, envs
+    from jaxrl import agents, envs, parallel
     from jaxrl.agents.base import run_updates
     from jaxrl.parallel import plan
     from jaxrl.run import tree_bytes
@@ -75,9 +75,9 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
     placement = plan("all", batch=num_seeds, backend=env.spec.backend, stream=False)
     keys = placement.put(jax.random.split(jax.random.PRNGKey(0), num_seeds))
     hp = placement.put({k: jnp.full((num_seeds,), v, jnp.float32) for k, v in config.hparams().items()})
-    init = jax.jit(jax.vmap(agent.init), **placement.jit_kwargs(2))
+    init = jax.jit(parallel.vmap(agent.init), **placement.jit_kwargs(2))
     state_shape = jax.eval_shape(init, keys, hp)
-    chunk = jax.jit(jax.vmap(lambda s, h: run_updates(agent, s, h, n)), donate_argnums=0,
+    chunk = jax.jit(parallel.vmap(lambda s, h: run_updates(agent, s, h, n)), donate_argnums=0,
                     **placement.jit_kwargs(2))
     obs_bytes = 4 * math.prod(env.spec.obs_shape)
     rollout = getattr(config, "num_steps", 1) * num_envs * num_seeds * obs_bytes * 3  # obs + minibatch gathers

@@ -179,6 +179,36 @@ def plan(devices: Union[str, int, None], batch: int, backend: str = "gymnax",
     return Placement(chosen, Mesh(np.array(chosen), (AXIS,)), note)
 
 
+def vmap(fn, in_axes: Union[int, None, Sequence[Optional[int]]] = 0):
+    """``jax.vmap(fn, in_axes)`` over leading axes (``out_axes=0``), except that a batch of one
+    member calls ``fn`` unbatched and puts the size-1 axis back on every output.
+
+    The values are the same (jaxrl's random streams vmap member by member); the program is not.
+    XLA:CPU keeps the size-1 batch dimension through the whole program, which changes how it lays
+    out the gradient's matrix products (a ``[64, 4]`` first-layer weight gradient instead of
+    ``[4, 64]``, at 9-10 us instead of 2-4 us per gradient step) and adds bitcasts around
+    every loop carry. PPO CartPole, 1 seed: about 182k steps/s vmapped, 196k unbatched.
+
+    ``in_axes``: ``0`` for every argument, or one entry per positional argument (``0`` or ``None``).
+    """
+    import jax
+
+    vmapped = jax.vmap(fn, in_axes=in_axes)
+    if in_axes is not None and not isinstance(in_axes, int) and any(a not in (0, None) for a in in_axes):
+        raise ValueError(f"parallel.vmap takes leading batch axes only (0 or None), got in_axes={in_axes}")
+
+    def call(*args):
+        axes = (in_axes,) * len(args) if in_axes is None or isinstance(in_axes, int) else tuple(in_axes)
+        sizes = {leaf.shape[0] for a, ax in zip(args, axes) if ax is not None
+                 for leaf in jax.tree_util.tree_leaves(a)}
+        if sizes != {1}:
+            return vmapped(*args)
+        squeezed = [a if ax is None else jax.tree_util.tree_map(lambda x: x[0], a) for a, ax in zip(args, axes)]
+        return jax.tree_util.tree_map(lambda y: jax.numpy.expand_dims(y, 0), fn(*squeezed))
+
+    return call
+
+
 def to_host(tree):
     """Fetch a pytree of (possibly sharded, possibly multi-process) arrays to numpy."""
     import jax

@@ -142,7 +142,7 @@ def profile(algo: str, env_id: Optional[str] = None, overrides: Optional[dict] =
     import jax
     import jax.numpy as jnp
 
-    from jaxrl import agents, envs
+    from jaxrl import agents, envs, parallel
     from jaxrl.agents.base import run_updates
     from jaxrl.config import ConfigError
 
@@ -161,9 +161,9 @@ def profile(algo: str, env_id: Optional[str] = None, overrides: Optional[dict] =
     hp = {k: jnp.full((num_seeds,), v, jnp.float32) for k, v in config.hparams().items()}
 
     # ---- programs --------------------------------------------------------------------------
-    init_fn = jax.jit(jax.vmap(agent.init))
-    update_fn = jax.jit(jax.vmap(lambda s, h: run_updates(agent, s, h, updates)))
-    one_update = jax.jit(jax.vmap(agent.update))
+    init_fn = jax.jit(parallel.vmap(agent.init))
+    update_fn = jax.jit(parallel.vmap(lambda s, h: run_updates(agent, s, h, updates)))
+    one_update = jax.jit(parallel.vmap(agent.update))
     policy = "act" if agent.act is not None else "random"
 
     def random_action(key, n):
@@ -186,7 +186,7 @@ def profile(algo: str, env_id: Optional[str] = None, overrides: Optional[dict] =
             (env_state, obs, ret), _ = jax.lax.scan(body, (env_state, ts.obs, jnp.zeros(())), jax.random.split(key, act_steps))
             return ret  # keeps every step live; the env state is not needed after timing
 
-        return jax.jit(jax.vmap(acting))
+        return jax.jit(parallel.vmap(acting))
 
     acting_fn = make_acting(agent.act is not None)
     env_only_fn = make_acting(False)

@@ -432,7 +432,7 @@ def train_run(spec: RunSpec, progress: bool = True, stop_after: Optional[int] = 
     eval_every = default_every if spec.eval_every is None else spec.eval_every
     ckpt_every = default_every if spec.checkpoint_every is None else spec.checkpoint_every
 
-    init_fn = jax.jit(jax.vmap(agent.init), **shard)
+    init_fn = jax.jit(parallel.vmap(agent.init), **shard)
     state_shape = jax.eval_shape(init_fn, keys, hp)
     check_memory(state_shape, batch, spec.memory_budget_gb)
 
@@ -449,12 +449,12 @@ def train_run(spec: RunSpec, progress: bool = True, stop_after: Optional[int] = 
         def eval_one(s, k, end):
             return jnp.atleast_1d(evaluate(s, jax.random.fold_in(jax.random.fold_in(k, EVAL_SALT), end)))
 
-        eval_fn = jax.jit(jax.vmap(eval_one, in_axes=(0, 0, None)))
+        eval_fn = jax.jit(parallel.vmap(eval_one, in_axes=(0, 0, None)))
 
     # ---- compile ahead of time, timed --------------------------------------------------------
     t0 = time.perf_counter()
     init_c = init_fn.lower(keys, hp).compile()
-    compiled = {n: jax.jit(jax.vmap(make_chunk(agent, n)), donate_argnums=0, **shard).lower(state_shape, hp).compile()
+    compiled = {n: jax.jit(parallel.vmap(make_chunk(agent, n)), donate_argnums=0, **shard).lower(state_shape, hp).compile()
                 for n in sorted(set(sizes))}
     eval_c = eval_fn.lower(state_shape, keys, jnp.int32(0)).compile() if eval_fn is not None else None
     compile_seconds = time.perf_counter() - t0

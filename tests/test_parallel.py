@@ -138,3 +138,55 @@ def test_cli_devices_flag_reaches_the_spec():
     assert spec.devices == "all"
     with pytest.raises(ConfigError, match="devices"):
         parse(["ppo", "--devices", "zero", "--out", "/tmp/unused-jaxrl-test"])
+
+
+def test_vmap_of_one_member_runs_unbatched_and_matches_jax_vmap():
+    """``parallel.vmap`` gives ``jax.vmap``'s shapes and values; a batch of one is traced unbatched."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    def f(key, scale, offset):
+        x = jax.random.normal(key, (3, 4)) * scale
+        return {"sum": x.sum() + offset, "x": x}
+
+    for n in (1, 3):
+        keys = jax.random.split(jax.random.PRNGKey(0), n)
+        scale = jnp.arange(1.0, n + 1.0)
+        want = jax.vmap(f, in_axes=(0, 0, None))(keys, scale, 2.0)
+        got = jax.jit(parallel.vmap(f, in_axes=(0, 0, None)))(keys, scale, 2.0)
+        assert jax.tree_util.tree_map(jnp.shape, got) == jax.tree_util.tree_map(jnp.shape, want)
+        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+
+    def dot_operand_shapes(fn, x):
+        eqns = jax.make_jaxpr(fn)(x).jaxpr.eqns
+        return [tuple(v.aval.shape) for e in eqns if e.primitive.name == "dot_general" for v in e.invars]
+
+    x1, x2 = jnp.ones((1, 2, 3)), jnp.ones((2, 2, 3))
+    mm = lambda x: x @ x.T  # noqa: E731
+    assert dot_operand_shapes(parallel.vmap(mm), x1) == [(2, 3), (3, 2)]  # no batch dimension
+    assert dot_operand_shapes(jax.vmap(mm), x1) == [(1, 2, 3), (1, 3, 2)]  # what jax.vmap compiles
+    assert dot_operand_shapes(parallel.vmap(mm), x2) == dot_operand_shapes(jax.vmap(mm), x2)
+    with pytest.raises(ValueError, match="leading batch axes"):
+        parallel.vmap(f, in_axes=(1, 0, None))
+
+
+def test_single_seed_ppo_through_parallel_vmap_matches_jax_vmap():
+    """The unbatched single-run program trains the same run as the vmapped one (up to float rounding)."""
+    import jax
+    import numpy as np
+
+    from jaxrl import envs
+    from jaxrl.agents import ppo
+    from jaxrl.agents.base import make_train
+
+    cfg = ppo.Config(num_envs=4, num_steps=16, num_minibatches=2, num_epochs=2, total_steps=16 * 4 * 6)
+    agent = ppo.make_agent(cfg, envs.make("gymnax:CartPole-v1", num_envs=4))
+    keys = jax.random.split(jax.random.PRNGKey(3), 1)
+    train = make_train(agent, num_log_points=6)
+    a = jax.jit(parallel.vmap(train))(keys)
+    b = jax.jit(jax.vmap(train))(keys)
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        assert x.shape == y.shape
+        np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-4, atol=1e-5)

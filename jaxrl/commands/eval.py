@@ -29,7 +29,7 @@ def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0)
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxrl import agents, checkpoint, envs
+    from jaxrl import agents, checkpoint, envs, parallel
     from jaxrl.evaluation import make_eval_env, make_evaluate
     from jaxrl.run import spec_from_run_dir
 
@@ -50,12 +50,12 @@ def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0)
     keys = jnp.concatenate([jax.random.split(jax.random.PRNGKey(spec.seed), spec.num_seeds)] * len(points))
     hp = {k: jnp.asarray([p.get(k, getattr(spec.config, k)) for p in points for _ in range(spec.num_seeds)],
                          jnp.float32) for k in spec.config.hparams()}
-    template = jax.jit(jax.vmap(agent.init))(keys, hp)
+    template = jax.jit(parallel.vmap(agent.init))(keys, hp)
     state, meta, _, _ = checkpoint.load_latest(run_dir, template)
     evaluate = make_evaluate(make_eval_env(spec.env_id, episodes, batch, spec.env_options), agent.act,
                              max_steps or None)
     eval_keys = jax.random.split(jax.random.PRNGKey(seed), batch)
-    returns = jax.jit(jax.vmap(evaluate))(state, eval_keys)
+    returns = jax.jit(parallel.vmap(evaluate))(state, eval_keys)
     return spec, meta, np.asarray(returns)
 
 
