@@ -7,7 +7,9 @@
 For each ``num_envs`` (``num_steps=128``, 4 epochs x 4 minibatches, 64-64 tanh MLP) it reports:
 
 * ``compile_s``: AOT compile of the whole ``jit(vmap(train))`` program;
-* ``train_sps``: env steps per second of the full PPO run (all seeds, excluding compile);
+* ``train_sps``: env steps per second of the full PPO run (all seeds, excluding compile), the
+  median of ``--repeats`` timed runs after one warm-up run (single runs on the 2-core VM vary
+  by up to 7%); every run's figure is kept in the JSON as ``train_sps_runs``;
 * ``env_sps``: the env alone, random actions, same num_envs and seeds;
 * ``act_sps``: policy forward + sampling + env step, no learning;
 * ``final_return``: median over seeds of the return in the last 5% of training (does it still solve?).
@@ -67,7 +69,7 @@ def rollout_fns(env, steps: int):
     return env_only, acting
 
 
-def bench(num_envs: int, seeds: int, total_steps: int, env_id: str) -> dict:
+def bench(num_envs: int, seeds: int, total_steps: int, env_id: str, repeats: int = 3) -> dict:
     cfg = ppo.Config(num_envs=num_envs, total_steps=max(total_steps, num_envs * 128))
     env = envs.make(env_id, num_envs=num_envs, num_seeds=seeds)
     agent = ppo.make_agent(cfg, env)
@@ -78,11 +80,13 @@ def bench(num_envs: int, seeds: int, total_steps: int, env_id: str) -> dict:
     train = jax.jit(parallel.vmap(make_train(agent, num_log_points=20)), **placement.jit_kwargs(1))
     compiled, compile_s = compile_timed(train, keys)
     timed_run(compiled, keys)  # warm-up: first-call allocations
-    secs, (_, m) = timed_run(compiled, keys)
+    runs = [timed_run(compiled, keys) for _ in range(repeats)]
+    secs, (_, m) = runs[0]
     steps = agent.num_updates * agent.steps_per_update * seeds
+    sps_runs = [round(steps / t) for t, _ in runs]
     ret = np.asarray(m["episode_return_sum"][:, -1] / np.maximum(m["episodes"][:, -1], 1))
-    row = dict(num_envs=num_envs, seeds=seeds, devices=placement.num_devices, compile_s=round(compile_s, 2), train_sps=round(steps / secs),
-               final_return=float(np.median(ret)))
+    row = dict(num_envs=num_envs, seeds=seeds, devices=placement.num_devices, compile_s=round(compile_s, 2),
+               train_sps=round(float(np.median(sps_runs))), final_return=float(np.median(ret)), train_sps_runs=sps_runs)
     n_roll = max(1, 200_000 // num_envs)
     for name, fn in zip(("env_sps", "act_sps"), rollout_fns(env, n_roll)):
         c, _ = compile_timed(jax.jit(parallel.vmap(fn), **placement.jit_kwargs(1)), keys)
@@ -100,13 +104,16 @@ def main(argv=None):
     p.add_argument("--env", default="gymnax:CartPole-v1")
     p.add_argument("--quick", action="store_true", help="num_envs 4 only")
     p.add_argument("--name", default="ppo_throughput", help="results file name")
+    p.add_argument("--repeats", type=int, default=3, help="timed training runs per row (the median is reported)")
     a = p.parse_args(argv)
+    if a.repeats < 1:
+        p.error("--repeats must be at least 1")
     sizes = [4] if a.quick else a.num_envs
     rows = []
     for n in sizes:
         for s in a.seeds:
-            rows.append(bench(n, s, a.total_steps, a.env))
-            print_table(rows[-1:], list(rows[-1]))
+            rows.append(bench(n, s, a.total_steps, a.env, a.repeats))
+            print_table(rows[-1:], [c for c in rows[-1] if c != "train_sps_runs"])
     cols = ["num_envs", "seeds", "devices", "compile_s", "train_sps", "env_sps", "act_sps", "final_return"]
     print("\nPPO on", a.env, f"({a.total_steps:,} steps per seed, 128 steps x num_envs per update)")
     print_table(rows, cols)
