@@ -52,6 +52,23 @@ def test_driver_num_seeds_on_envpool_writes_per_seed_rows(tmp_path):
     assert len(set(losses)) == SEEDS  # independent per-seed learning curves
 
 
+def test_driver_single_seed_on_envpool_runs_unbatched_and_keeps_the_batch_axis(tmp_path):
+    """One seed: the driver's programs run unbatched (``parallel.vmap``), the pool handle crosses
+    from init to the update chunks without a batch axis, and results still have one row per seed."""
+    from jaxrl.run import RunSpec, train_run
+
+    _, cfg = _config()
+    out = tmp_path / "run1"
+    spec = RunSpec(algo="ppo", env_id="envpool:CartPole-v1", config=cfg, num_seeds=1, out=str(out),
+                   log_every=128, eval_every=0, checkpoint_every=0)
+    summary = train_run(spec, progress=False)
+    assert len(summary["final_return"]) == 1 and np.isfinite(summary["final_return"][0])
+    assert summary["_state"].obs.shape == (1, cfg.num_envs, 4)
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert len(rows) >= 4 and {r["seed"] for r in rows} == {"0"}
+    assert sum(float(r["episodes"]) for r in rows) > 0
+
+
 def test_envpool_step_accepts_a_handle_stacked_by_an_outer_vmap():
     env = envs.make("envpool:CartPole-v1", num_envs=2, num_seeds=SEEDS)
     keys = jax.random.split(jax.random.PRNGKey(0), SEEDS)
