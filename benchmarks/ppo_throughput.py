@@ -6,7 +6,8 @@
 
 For each ``num_envs`` (``num_steps=128``, 4 epochs x 4 minibatches, 64-64 tanh MLP) it reports:
 
-* ``compile_s``: AOT compile of the whole ``jit(vmap(train))`` program;
+* ``compile_s``: AOT compile of the whole ``jit(vmap(train))`` program (``jaxrl.parallel.vmap``:
+  one seed runs unbatched, as ``jaxrl train`` does);
 * ``train_sps``: env steps per second of the full PPO run (all seeds, excluding compile), the
   median of ``--repeats`` timed runs after one warm-up run (single runs on the 2-core VM vary
   by up to 7%); every run's figure is kept in the JSON as ``train_sps_runs``;
