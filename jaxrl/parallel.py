@@ -183,7 +183,8 @@ def vmap(fn, in_axes: Union[int, None, Sequence[Optional[int]]] = 0):
     """``jax.vmap(fn, in_axes)`` over leading axes (``out_axes=0``), except that a batch of one
     member calls ``fn`` unbatched and puts the size-1 axis back on every output.
 
-    The values are the same (jaxrl's random streams vmap member by member); the program is not.
+    The values are the same up to float rounding (jaxrl's random streams vmap member by member,
+    so the member draws the same numbers); the compiled program is not.
     XLA:CPU keeps the size-1 batch dimension through the whole program, which changes how it lays
     out the gradient's matrix products (a ``[64, 4]`` first-layer weight gradient instead of
     ``[4, 64]``, at 9-10 us instead of 2-4 us per gradient step) and adds bitcasts around
