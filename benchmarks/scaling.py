@@ -55,7 +55,6 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
 
     from jaxrl import agents, envs, parallel
     from jaxrl.agents.base import run_updates
-    from jaxrl.parallel import plan
     from jaxrl.run import tree_bytes
 
     module, _ = agents.get(algo)
@@ -72,7 +71,7 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
     config = base.replace(total_steps=probe.steps_per_update * n * 1000)
     agent = module.make_agent(config, env)
     # seeds sharded over the local devices (on CPU: the cores) exactly as `jaxrl train` does
-    placement = plan("all", batch=num_seeds, backend=env.spec.backend, stream=False)
+    placement = parallel.plan("all", batch=num_seeds, backend=env.spec.backend, stream=False)
     keys = placement.put(jax.random.split(jax.random.PRNGKey(0), num_seeds))
     hp = placement.put({k: jnp.full((num_seeds,), v, jnp.float32) for k, v in config.hparams().items()})
     init = jax.jit(parallel.vmap(agent.init), **placement.jit_kwargs(2))

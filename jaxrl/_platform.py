@@ -48,12 +48,9 @@ def configure() -> None:
     _done = True
     if os.environ.get("JAXRL_XLA_DEFAULTS", "1") != "0":
         flags = os.environ.get("XLA_FLAGS", "")
-        if EIGEN_FLAG not in flags:
-            flags = f"{flags} {EIGEN_FLAG}=false"
-        if SCHEDULER_FLAG not in flags:
-            flags = f"{flags} {SCHEDULER_FLAG}=false"
-        if DEVICES_FLAG not in flags:
-            flags = f"{flags} {DEVICES_FLAG}={os.cpu_count() or 1}"
+        for flag, value in ((EIGEN_FLAG, "false"), (SCHEDULER_FLAG, "false"), (DEVICES_FLAG, os.cpu_count() or 1)):
+            if flag not in flags:  # the user's own setting wins
+                flags = f"{flags} {flag}={value}"
         os.environ["XLA_FLAGS"] = flags.strip()
     if os.environ.get("JAXRL_FAST_THREEFRY", "1") != "0":
         try:
