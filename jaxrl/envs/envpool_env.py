@@ -33,8 +33,10 @@ import numpy as np
 from jax.custom_batching import custom_vmap
 
 from jaxrl.envs.core import Box, Discrete, Env, EnvSpec, EpisodeStats, TimeStep
+from jaxrl.envs.registry import Backend
 
 ATARI_TRAINING_DEFAULTS = dict(episodic_life=True, reward_clip=True)
+ATARI_EVAL_OPTIONS = dict(episodic_life=False, reward_clip=False)  # the true task: full games, unclipped
 
 
 class EnvpoolState(NamedTuple):
@@ -172,3 +174,13 @@ def envpool_ids() -> list[str]:
     import envpool
 
     return list(envpool.list_all_envs())
+
+
+def eval_options(name: str) -> dict:
+    """Options of the evaluation env of ``name``: Atari plays full games with unclipped rewards."""
+    return dict(ATARI_EVAL_OPTIONS) if name in _atari_ids() else {}
+
+
+# One C++ pool stepped by an XLA custom call: not partitionable over devices, state not saveable.
+BACKEND = Backend(name="envpool", make=make_envpool, ids=envpool_ids, shardable=False, restorable=False,
+                  eval_options=eval_options)
