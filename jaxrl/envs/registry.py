@@ -1,6 +1,7 @@
 """The registry of env backends: each backend is one module that defines ``BACKEND``.
 
-An env id is ``"backend:name"`` (``gymnax:CartPole-v1``).
+An env id is ``"backend:name"`` (``gymnax:CartPole-v1``), or the id of a user's own environment
+(``path/to/my_env.py:MyEnv`` or ``my_package.my_env:MyEnv``, see :mod:`jaxrl.envs.custom`).
 A backend module is imported the first time one of its ids is used, so ``import jaxrl.envs``
 imports neither gymnax nor envpool.  A new backend is one module plus one registration::
 
@@ -38,7 +39,7 @@ class Backend:
                   override the training options (envpool Atari: full games, unclipped rewards).
     validate:     ``validate(name)`` raises a one-line :class:`ConfigError` for a name this backend
                   cannot make; None means "``name`` must be in ``ids()``" (a backend whose names are
-                  open-ended supplies its own).
+                  open-ended, like user environments, supplies its own).
     """
 
     name: str
@@ -54,6 +55,7 @@ class Backend:
 _REGISTRY: dict[str, Union[Backend, str]] = {
     "gymnax": "jaxrl.envs.gymnax_env",
     "envpool": "jaxrl.envs.envpool_env",
+    "custom": "jaxrl.envs.custom",  # a user's own env; also reached without the prefix
 }
 
 
@@ -144,6 +146,12 @@ def resolve(env_id: str) -> tuple[Backend, str]:
         b = backend(prefix)
         _validate(b, name, env_id)
         return b, name
+    from jaxrl.envs import custom  # cheap: imports no simulator package
+
+    if custom.is_custom_id(env_id):
+        b = backend(custom.BACKEND.name)
+        _validate(b, env_id, env_id)
+        return b, env_id
     raise unknown_id_error(env_id)
 
 
@@ -172,5 +180,5 @@ def unknown_id_error(env_id: str) -> ConfigError:
     elif sep and prefix not in _REGISTRY:
         hint = f"{prefix!r} is not an env backend ({', '.join(names())})"
     else:
-        hint = "ids look like gymnax:CartPole-v1 or envpool:Pong-v5"
+        hint = "ids look like gymnax:CartPole-v1, envpool:Pong-v5 or path/to/my_env.py:MyEnv"
     return ConfigError("env", f"unknown environment {env_id!r}; {hint}")
