@@ -52,7 +52,8 @@ def categorical_mode(logits):
 
 
 def _gumbel_max(logits, gumbel):
-    """Gumbel-max trick: ``argmax(logits + g)``, g ~ Gumbel(0, 1) iid, is a categorical draw. [..., A] -> [...]."""
+    """Gumbel-max trick (e.g. Maddison et al. 2014, arXiv:1411.0030): ``argmax(logits + g)``, g iid
+    Gumbel(0, 1), has the law of ``jax.random.categorical(logits)``. [..., A], [..., A] -> int32 [...]."""
     return jnp.argmax(logits + gumbel, axis=-1)
 
 
@@ -164,6 +165,7 @@ class PolicyHead(NamedTuple):
       Gaussian *before* squashing (SAC does not use it; see tanh_gaussian_entropy_estimate).
     mode(dist) -> greedy action. to_env(action) -> the action the env gets: identity (categorical),
       clip to [low, high] (gaussian), affine map of (-1, 1) onto [low, high] (tanh_gaussian).
+    It holds functions, not arrays: close over it in jitted code rather than passing it as an argument.
     """
 
     kind: str
