@@ -97,3 +97,41 @@ def test_actor_critic_heads_share_parameters_with_the_full_network(kw):
         flat_full = dict(jax.tree_util.tree_leaves_with_path(params))
         for path, leaf in jax.tree_util.tree_leaves_with_path(sub):
             np.testing.assert_array_equal(leaf, flat_full[path])
+
+
+def test_torsos_module_breaks_the_import_cycle_and_keeps_names():
+    """MLP/NatureCNN live in torsos; mlp and q_networks import it, not each other; old paths still work."""
+    import ast
+    import pathlib
+
+    import jaxrl.networks as nets
+    from jaxrl.networks import mlp, q_networks, torsos
+
+    root = pathlib.Path(nets.__file__).parent
+
+    def imported(name):
+        tree = ast.parse((root / f"{name}.py").read_text())
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | \
+               {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+
+    assert "jaxrl.networks.q_networks" not in imported("mlp")
+    assert "jaxrl.networks.mlp" not in imported("q_networks")
+    assert not {"jaxrl.networks.mlp", "jaxrl.networks.q_networks"} & imported("torsos")
+    assert mlp.MLP is torsos.MLP is nets.MLP and mlp.flatten_obs is torsos.flatten_obs
+    assert q_networks.NatureCNN is torsos.NatureCNN is nets.NatureCNN and mlp.ACTIVATIONS is torsos.ACTIVATIONS
+
+
+@pytest.mark.parametrize("net,obs,names", [
+    (dict(continuous=True), (4,), {"MLP_0", "MLP_1", "Dense_0", "Dense_1", "log_std"}),
+    (dict(torso="nature_cnn", obs_ndim=3), (84, 84, 4), {"NatureCNN_0", "Dense_0", "Dense_1"}),
+    ("q_cnn", (84, 84, 4), {"NatureCNN_0", "Dense_0"}),
+])
+def test_parameter_names_are_unchanged(net, obs, names):
+    """Checkpoints depend on these names: moving the torsos must not rename anything."""
+    from jaxrl.networks import ActorCritic, QNetwork
+
+    module = QNetwork(3, torso="nature_cnn") if net == "q_cnn" else ActorCritic(3, **net)
+    params = jax.eval_shape(module.init, jax.random.PRNGKey(0), jnp.zeros(obs))["params"]
+    assert set(params) == names
+    if "NatureCNN_0" in names:
+        assert set(params["NatureCNN_0"]) == {"Conv_0", "Conv_1", "Conv_2", "Dense_0"}

@@ -1,33 +1,18 @@
-"""MLP torsos and actor-critic networks for vector observations."""
+"""The actor-critic network (policy logits or Gaussian mean, value, log-std).
+
+The torsos live in :mod:`jaxrl.networks.torsos`; ``ACTIVATIONS``, ``MLP`` and ``flatten_obs`` are
+re-exported here for existing imports.
+"""
 from __future__ import annotations
 
 from typing import Sequence
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 from jaxrl.networks.init import orthogonal
+from jaxrl.networks.torsos import ACTIVATIONS, MLP, NatureCNN, flatten_obs
 
-ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu}
-
-
-class MLP(nn.Module):
-    """Dense layers with an activation after each; orthogonal(sqrt 2) init, zero bias."""
-
-    hidden: Sequence[int] = (64, 64)
-    activation: str = "tanh"
-
-    @nn.compact
-    def __call__(self, x):
-        act = ACTIVATIONS[self.activation]
-        for h in self.hidden:
-            x = act(nn.Dense(h, kernel_init=orthogonal(2 ** 0.5))(x))
-        return x
-
-
-def flatten_obs(obs, obs_ndim: int):
-    """[..., *obs_shape] -> [..., prod(obs_shape)] float32, for ``obs_ndim = len(obs_shape)``."""
-    return obs.reshape(obs.shape[: obs.ndim - obs_ndim] + (-1,)).astype(jnp.float32)
+__all__ = ["ACTIVATIONS", "MLP", "flatten_obs", "ActorCritic"]
 
 
 class ActorCritic(nn.Module):
@@ -60,8 +45,6 @@ class ActorCritic(nn.Module):
         policy, value = self.heads in ("both", "policy"), self.heads in ("both", "value")
         # Explicit names (flax's automatic ones for heads="both") keep every subset compatible.
         if self.torso == "nature_cnn":
-            from jaxrl.networks.q_networks import NatureCNN
-
             x = NatureCNN(name="NatureCNN_0")(obs)
             pi, v = x, x
         else:

@@ -1,8 +1,8 @@
 """Q networks for the DQN family: torsos, and heads for every mix of dueling, distributional, noisy.
 
-* Torso: an MLP for vector observations, or the Nature CNN (Mnih et al. 2015: conv 32 8x8/4,
-  64 4x4/2, 64 3x3/1, dense 512, ReLU) for 84x84xC frames.  Integer frames (uint8) are
-  scaled by 1/255 *inside* the network, so replay stores them as uint8.
+* Torso: an MLP for vector observations, or the Nature CNN (:mod:`jaxrl.networks.torsos`;
+  Mnih et al. 2015) for 84x84xC frames.  Integer frames (uint8) are scaled by 1/255 *inside*
+  the network, so replay stores them as uint8.
 * Head: ``Q [.., A]`` (``num_atoms == 1``) or C51 logits ``[.., A, K]`` (``num_atoms = K > 1``);
   dueling (Wang et al. 2016, arXiv:1511.06581) adds ``V + A - mean_a A`` (per atom for C51);
   noisy (Fortunato et al. 2018, arXiv:1706.10295) makes the head layers factorized-Gaussian
@@ -17,9 +17,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxrl.networks.conv import Conv2D
 from jaxrl.networks.init import orthogonal
-from jaxrl.networks.mlp import flatten_obs
+from jaxrl.networks.torsos import NatureCNN, flatten_obs
+
+__all__ = ["NatureCNN", "NoisyDense", "QNetwork"]  # NatureCNN re-exported from jaxrl.networks.torsos
 
 
 def _materialize(v):
@@ -62,30 +63,6 @@ class NoisyDense(nn.Module):
         e = _materialize(jnp.sign(e) * jnp.sqrt(jnp.abs(e)))
         e_in, e_out = e[:p], e[p:]
         return y + ((x * e_in) @ sigma_w + sigma_b) * e_out
-
-
-class NatureCNN(nn.Module):
-    """Mnih et al. 2015 torso: [.., 84, 84, C] (uint8 or float) -> [.., 512].
-
-    ``conv_impl``: how the convolutions are lowered (:mod:`jaxrl.networks.conv`): ``"auto"``
-    is im2col on CPU, where XLA's convolution is about 10x slower inside a loop, and XLA's own
-    convolution on GPU/TPU. The parameters are the same either way.
-    """
-
-    conv_impl: str = "auto"
-
-    @nn.compact
-    def __call__(self, x):
-        if jnp.issubdtype(x.dtype, jnp.integer):
-            x = x.astype(jnp.float32) * (1.0 / 255.0)
-        x = x.astype(jnp.float32)
-        batch = x.shape[:-3]
-        x = x.reshape((-1,) + x.shape[-3:])
-        init = orthogonal(2 ** 0.5)
-        for i, (c, k, s) in enumerate(((32, 8, 4), (64, 4, 2), (64, 3, 1))):
-            x = nn.relu(Conv2D(c, (k, k), (s, s), init, self.conv_impl, name=f"Conv_{i}")(x))
-        x = x.reshape(batch + (-1,))
-        return nn.relu(nn.Dense(512, kernel_init=init)(x))
 
 
 class QNetwork(nn.Module):
