@@ -204,6 +204,15 @@ def _first_difference(path: Path, saved: dict, wanted: dict) -> str | None:
     return None
 
 
+def _describe(dtype: str, data_shape: tuple, t) -> str:
+    """``float32[3, 4]``; a typed key shows its own shape (``key<threefry2x32>[]``), not its data's."""
+    if dtype.startswith("key<"):
+        if dtype != _dtype_name(t):
+            return f"{dtype} data{list(data_shape)}"
+        data_shape = data_shape[:len(data_shape) - (len(_shape(t)) - np.ndim(t))]
+    return f"{dtype}{list(data_shape)}"
+
+
 def _check_leaf(path: Path, name: str, a, dtype: str, t) -> np.ndarray:
     """The stored array ``a`` (saved with ``dtype``) checked against template leaf ``t``."""
     want_dtype, want_shape = _dtype_name(t), _shape(t)
@@ -211,9 +220,9 @@ def _check_leaf(path: Path, name: str, a, dtype: str, t) -> np.ndarray:
         a = a.view(np.dtype(t.dtype))  # npz stores ml_dtypes (bfloat16, float8) as raw bytes
     stored_ok = _is_key(t) or (a is not None and a.dtype == np.dtype(t.dtype))
     if a is None or dtype != want_dtype or a.shape != want_shape or not stored_ok:
-        got = "missing" if a is None else f"{dtype}{list(a.shape)}"
-        raise CheckpointError("resume", f"{path}: state{name} is {got}, expected {want_dtype}{list(want_shape)}; "
-                                        f"different config?")
+        got = "missing" if a is None else _describe(dtype, a.shape, t)
+        raise CheckpointError("resume", f"{path}: state{name} is {got}, expected "
+                                        f"{_describe(want_dtype, want_shape, t)}; different config?")
     return a
 
 
