@@ -8,7 +8,7 @@ Formats (each writes the state pytree plus a small JSON ``meta``, keeps the last
 * ``npz``: :mod:`jaxrl.checkpoint` as it is in this tree (one file, ``os.replace``);
 * ``orbax-std``: ``orbax.checkpoint.StandardCheckpointer`` (asynchronous; ``save`` then
   ``wait_until_finished``), one folder per checkpoint, the JSON next to it;
-* ``orbax-mgr``: ``orbax.checkpoint.CheckpointManager(max_to_keep=2)`` with
+* ``orbax-mgr``: ``orbax.checkpoint.CheckpointManager(max_to_keep=2, cleanup_tmp_directories=True)`` with
   ``Composite(state=StandardSave, meta=JsonSave)``, the way an orbax user keeps the last N.
 
 States: ``ppo`` (CartPole actor-critic, ~9k float32 params + Adam moments, ~40 leaves), ``dqn``
@@ -18,10 +18,11 @@ States: ``ppo`` (CartPole actor-critic, ~9k float32 params + Adam moments, ~40 l
 Per format and state: median save latency (until the data is on disk), median restore latency
 (into device arrays), bytes on disk, number of files.  Then: import time of orbax, the Python
 threads alive after ``save`` returns, whether ``save`` returns before the checkpoint exists, and
-a kill test: ``--kill-trials`` subprocesses each save checkpoints 1 and 2 of the ``dqn`` state,
-start checkpoint 3 and are SIGKILLed at a random moment within its save time; the parent then
-loads the newest checkpoint with the format's own loader and checks it is bit-exact (2 or 3),
-then saves once more and counts leftovers.
+a kill test: ``--kill-trials`` subprocesses each save checkpoints 1-3 of the ``dqn`` state,
+start checkpoint 4 and are SIGKILLed by the parent at a random moment within 1.2x the shortest
+of saves 2-3 (so most kills land in the middle of the save); the parent then loads the newest
+checkpoint with the format's own loader, checks it is bit-exact (3 or 4), saves once more and
+counts leftovers of the killed save.
 
 Writes ``benchmarks/results/checkpoint_formats.json``.
 """
@@ -145,7 +146,7 @@ class OrbaxMgr:
 
     def _manager(self, d):
         if self.dir != str(d):
-            opts = self.ocp.CheckpointManagerOptions(max_to_keep=2)
+            opts = self.ocp.CheckpointManagerOptions(max_to_keep=2, cleanup_tmp_directories=True)
             self.mgr, self.dir = self.ocp.CheckpointManager(Path(d).absolute(), options=opts), str(d)
         return self.mgr
 
@@ -232,28 +233,39 @@ def thread_check(fmt, root):
 
 # ---------------------------------------------------------------- kill test
 def kill_child(fmt_name, d):
-    """Save checkpoints 1, 2 (timed) of the dqn state, then die at a random moment of checkpoint 3."""
-    fmt = FORMATS[fmt_name]()
-    for u in (1, 2):
+    """Save checkpoints 1-3 of the dqn state, print the shortest save time, then save 4 (killed by the parent)."""
+    fmt, times = FORMATS[fmt_name](), []
+    for u in (1, 2, 3, 4):
+        state = make_state("dqn", u)
+        jax.block_until_ready(state)
+        if u == 4:
+            print(min(times[1:]), flush=True)
         t0 = time.perf_counter()
-        fmt.save(d, u, make_state("dqn", u))
+        fmt.save(d, u, state)
         fmt.wait()
-    delay = random.uniform(0, 1.2 * (time.perf_counter() - t0))
-    state3 = make_state("dqn", 3)
-    jax.block_until_ready(state3)
-    threading.Timer(delay, os.kill, (os.getpid(), 9)).start()
-    fmt.save(d, 3, state3)
-    fmt.wait()
-    time.sleep(10)  # the timer fires after a complete save: the kill still comes
+        times.append(time.perf_counter() - t0)
+    time.sleep(60)  # the parent's kill came after a complete save: it still comes
+
+
+def _leftovers(d):
+    """Temporary files or folders of an unfinished save (orbax: ``*.orbax-checkpoint-tmp*``; npz: ``.ckpt-*.tmp-*``)."""
+    parts = [q.relative_to(d).parts for q in Path(d).rglob("*")]
+    return len([p for p in parts if "tmp" in p[-1] and not any("tmp" in x for x in p[:-1])])
 
 
 def kill_test(fmt_name, trials, root):
+    """``trials`` children SIGKILLed by this process at a random moment within their save 4."""
     fmt, template = FORMATS[fmt_name](), make_state("dqn", 0)
-    loaded, bad, leftovers = {2: 0, 3: 0}, 0, 0
+    loaded, bad, partial, leftovers = {3: 0, 4: 0}, 0, 0, 0
     for _ in range(trials):
         d = Path(tempfile.mkdtemp(dir=root))
-        p = subprocess.run([sys.executable, __file__, "--kill-child", fmt_name, str(d)], capture_output=True, text=True)
-        assert p.returncode == -9, p.stderr[-2000:]
+        p = subprocess.Popen([sys.executable, __file__, "--kill-child", fmt_name, str(d)], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+        save_s = float(p.stdout.readline())
+        time.sleep(random.uniform(0, 1.2 * save_s))
+        p.kill()
+        assert p.wait() == -9
+        partial += _leftovers(d)
         fmt = FORMATS[fmt_name]()
         try:
             state, step = fmt.latest(d, template)
@@ -264,12 +276,12 @@ def kill_test(fmt_name, trials, root):
         if ok:
             loaded[step] += 1
         bad += not ok
-        fmt.save(d, 4, make_state("dqn", 4))
+        fmt.save(d, 5, make_state("dqn", 5))
         fmt.wait()
-        leftovers += len([q for q in d.rglob("*") if "tmp" in q.name and "tmp" not in q.parent.name])
+        leftovers += _leftovers(d)
         shutil.rmtree(d)
-    return {"format": fmt_name, "trials": trials, "killed_before_commit": loaded[2], "killed_after_commit": loaded[3],
-            "not_loadable": bad, "leftovers_after_next_save": leftovers}
+    return {"format": fmt_name, "trials": trials, "killed_before_commit": loaded[3], "killed_after_commit": loaded[4],
+            "not_loadable": bad, "partial_files_after_kill": partial, "partial_files_after_next_save": leftovers}
 
 
 def main():
@@ -293,7 +305,7 @@ def main():
         print(f"import seconds (after jax): {imports}")
         kills = [kill_test(f, a.kill_trials, root) for f in FORMATS] if a.kill_trials else []
         print_table(kills, ["format", "trials", "killed_before_commit", "killed_after_commit", "not_loadable",
-                            "leftovers_after_next_save"])
+                            "partial_files_after_kill", "partial_files_after_next_save"])
     finally:
         shutil.rmtree(root, ignore_errors=True)
     path = write_results("checkpoint_formats", rows + kills, {"import_seconds": imports, "threads": threads})

@@ -24,14 +24,14 @@ A kill at any moment leaves either the old set of checkpoints or the old set plu
 temporary leftovers are ignored and cleaned up by the next save.  The last ``keep`` checkpoints
 are kept, so even a file damaged after the fact (disk error) falls back to the one before.
 
-Why not orbax-checkpoint 0.12.8 (measured 2026-12-03, ``benchmarks/checkpoint_formats.py``,
-``docs/checkpoints.md``): it restores by name too, but saving the small states the driver writes
-every few seconds took ~56-78 ms against ~2-7 ms here (10-30x); ``StandardCheckpointer.save``
-returns before the checkpoint exists and leaves six worker threads running until
-``wait_until_finished``; it writes 15-17 files per checkpoint; and multi-process saving has every
-process write its own shards into one shared folder, where jaxrl's hosts need no shared
-filesystem (process 0 writes the gathered arrays, every process reads its copy).  Both formats
-survived every kill -9 in the middle of a save.
+Why not orbax-checkpoint 0.12.8 (measured 2026-12-03 on a 2-core VM, ``docs/checkpoints.md``,
+``benchmarks/checkpoint_formats.py``): it restores by name too, and with either format each of
+20 kills -9 per format (11-17 of them mid-save) left a loadable checkpoint; but saving the small
+states that the driver writes every few seconds took 58-74 ms against 2-7 ms here (8-30x;
+restore 25-36 ms against 4-5 ms); ``save`` returns before the checkpoint exists, with six worker
+threads running until ``wait_until_finished``; a checkpoint is 14-17 files; and multi-process
+saving has every process write its own shards into one shared folder, where jaxrl's hosts need
+no shared filesystem (process 0 writes the gathered arrays, every process reads its own copy).
 """
 from __future__ import annotations
 
