@@ -1,17 +1,22 @@
-"""Checkpoints of the whole training state: one atomic ``.npz`` file per checkpoint.
+"""Checkpoints of the whole training state: one atomic ``.npz`` file per checkpoint, every array
+stored under its key path.
 
-Layout: ``RUN_DIR/checkpoints/ckpt-<update, 12 digits>.npz``, holding
+Layout: ``RUN_DIR/checkpoints/ckpt-<update, 12 digits>.npz`` (:data:`PATTERN`), holding
 
-* ``state/00000 ...``  every leaf of the agent state pytree (params, optimizer state, target params,
-  replay buffer, PRNG keys, counters, env state) as a NumPy array, in ``tree_flatten`` order;
+* ``state/<key path>``  every leaf of the agent state pytree (params, optimizer state, target
+  params, replay buffer, PRNG keys, counters, env state) as a NumPy array, named by
+  ``jax.tree_util.keystr`` of its path, e.g. ``state/.params['actor']['Dense_0']['kernel']``;
   typed PRNG keys are stored as their key data;
-* ``x/<name>``         driver arrays (the metrics and evaluation history, so a resumed run rewrites
+* ``x/<name>``          driver arrays (the metrics and evaluation history, so a resumed run rewrites
   ``metrics.csv`` exactly);
-* ``__meta__``         a JSON object (format version, update, env steps, wall time, ...).
+* ``__meta__``          a JSON object: format version, update, wall time, ..., and ``leaves``, every
+  key path in tree order with its dtype (``bfloat16``, ``key<threefry2x32>``, ...).
 
-The tree structure is not stored: it comes from the code, as a template (``agent.init`` of the same
-config).  Loading checks the leaf count, shapes and dtypes against the template, so a checkpoint
-from another config or a damaged file is refused, never silently misread.
+Restoring goes by name: the template (``agent.init`` of the same config) gives the tree structure
+and each of its leaves takes the array saved under its own key path, so two leaves of the same
+shape (DQN's online and target parameters) can never trade places.  A missing, extra or renamed
+path, or a shape or dtype that differs, is a one-line :class:`CheckpointError` naming the first
+differing path.  Files of format 1 (leaves by position, ``state/00000``) are refused.
 
 Atomicity: a checkpoint is written to a hidden temporary file in the same folder, flushed and
 ``fsync``-ed, then ``os.replace``-d into place (atomic on POSIX) and the folder is ``fsync``-ed.
@@ -19,11 +24,14 @@ A kill at any moment leaves either the old set of checkpoints or the old set plu
 temporary leftovers are ignored and cleaned up by the next save.  The last ``keep`` checkpoints
 are kept, so even a file damaged after the fact (disk error) falls back to the one before.
 
-Why not orbax-checkpoint: it writes a folder of many files through background threads (which race
-with the SIGINT/SIGTERM handling of the driver), needs its own sharding metadata for restore, and
-its atomicity lives in internals that a test cannot interrupt deterministically.  A single file per
-checkpoint through ``os.replace`` is bit-exact (raw array bytes), has one obvious failure mode,
-and its kill-during-save behaviour is tested (``tests/test_checkpoint.py``).
+Why not orbax-checkpoint 0.12.8 (measured 2026-12-03 on a 2-core VM, ``docs/checkpoints.md``,
+``benchmarks/checkpoint_formats.py``): it restores by name too, and with either format each of
+20 kills -9 per format (11-17 of them mid-save) left a loadable checkpoint; but saving the small
+states that the driver writes every few seconds took 58-74 ms against 2-7 ms here (8-30x;
+restore 25-36 ms against 4-5 ms); ``save`` returns before the checkpoint exists, with six worker
+threads running until ``wait_until_finished``; a checkpoint is 14-17 files; and multi-process
+saving has every process write its own shards into one shared folder, where jaxrl's hosts need
+no shared filesystem (process 0 writes the gathered arrays, every process reads its own copy).
 """
 from __future__ import annotations
 
@@ -39,9 +47,14 @@ import numpy as np
 
 from jaxrl.config import ConfigError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CKPT_DIR = "checkpoints"
+PATTERN = f"{CKPT_DIR}/ckpt-*.npz"  # human-readable, for messages
 ENV_FIELDS = ("env_state", "obs")
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that cannot be used (missing, damaged, old, or from a different config)."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -63,6 +76,20 @@ def _is_key(x) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
+def _dtype_name(x) -> str:
+    """``float32``, ``bfloat16``, ... or ``key<impl>`` for a typed PRNG key array."""
+    import jax
+
+    return f"key<{jax.random.key_impl(x)}>" if _is_key(x) else np.dtype(x.dtype).name
+
+
+def _shape(x) -> tuple:
+    """The shape of the array stored for ``x`` (a typed key adds its key-data dimensions)."""
+    import jax
+
+    return tuple(jax.random.key_data(x).shape if _is_key(x) else np.shape(x))
+
+
 def _leaf_to_numpy(x) -> np.ndarray:
     import jax
 
@@ -71,6 +98,16 @@ def _leaf_to_numpy(x) -> np.ndarray:
     if _is_key(x):
         x = jax.random.key_data(x)
     return to_host(x)  # an array spread over several processes is all-gathered (a collective)
+
+
+def _named_leaves(tree) -> list[tuple[str, Any]]:
+    """``(key path, leaf)`` in tree order, e.g. ``(".params['w']", array)``; names must be unique."""
+    import jax
+
+    named = [(jax.tree_util.keystr(p), x) for p, x in jax.tree_util.tree_leaves_with_path(tree)]
+    if len({n for n, _ in named}) != len(named):
+        raise ValueError("checkpoint: two leaves of the state have the same key path")
+    return named
 
 
 def _place(a: np.ndarray, sharding):
@@ -92,6 +129,18 @@ def list_checkpoints(run_dir) -> list[Path]:
     return sorted(p for p in d.glob("ckpt-*.npz") if not p.name.startswith("."))
 
 
+def _write_atomic(path: Path, arrays: dict, write) -> Path:
+    """Write ``arrays`` to a hidden temporary file, fsync it, rename it to ``path``; returns the temp name."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        write(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    return tmp
+
+
 def save(run_dir, update: int, state, meta: dict, extras: dict | None = None, keep: int = 2,
          _write=None) -> Path:
     """Atomically write checkpoint ``update`` of ``state`` and keep the last ``keep`` checkpoints.
@@ -102,23 +151,18 @@ def save(run_dir, update: int, state, meta: dict, extras: dict | None = None, ke
     import jax
 
     d = Path(run_dir) / CKPT_DIR
-    leaves = jax.tree_util.tree_leaves(state)
-    arrays = {f"state/{i:05d}": _leaf_to_numpy(x) for i, x in enumerate(leaves)}
+    named = _named_leaves(state)
+    arrays = {f"state/{n}": _leaf_to_numpy(x) for n, x in named}
     path = d / f"ckpt-{int(update):012d}.npz"
     if jax.process_index() != 0:
         return path
     d.mkdir(parents=True, exist_ok=True)
     for k, v in (extras or {}).items():
         arrays[f"x/{k}"] = np.asarray(v)
-    full_meta = dict(meta, format=FORMAT_VERSION, update=int(update), num_leaves=len(leaves))
+    leaves = {n: _dtype_name(x) for n, x in named}
+    full_meta = dict(meta, format=FORMAT_VERSION, update=int(update), leaves=leaves)
     arrays["__meta__"] = np.frombuffer(json.dumps(full_meta).encode(), np.uint8)
-    tmp = d / f".{path.name}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        (_write or np.savez)(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(d)
+    tmp = _write_atomic(path, arrays, _write or np.savez)
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     for stale in d.glob(".ckpt-*.tmp-*"):  # leftovers of killed saves
@@ -127,45 +171,82 @@ def save(run_dir, update: int, state, meta: dict, extras: dict | None = None, ke
     return path
 
 
-class CheckpointError(ConfigError):
-    """A checkpoint that cannot be used (missing, damaged, or from a different config)."""
-
-
-def read(path: Path, template) -> tuple[Any, dict, dict]:
-    """Load one checkpoint file against ``template`` (a state pytree of the same config)."""
-    import jax
-
+def _load_file(path: Path) -> tuple[dict, dict]:
+    """All arrays of a checkpoint file and its metadata; a damaged or old file is a CheckpointError."""
     try:
         with np.load(path, allow_pickle=False) as z:
             files = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
-        raise CheckpointError("resume", f"{path} is damaged ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise CheckpointError("resume", f"{path} is damaged ({type(e).__name__}: {first})")
     try:
         meta = json.loads(files.pop("__meta__").tobytes().decode())
     except (KeyError, ValueError, UnicodeDecodeError):
         raise CheckpointError("resume", f"{path} has no readable metadata")
-    if meta.get("format") != FORMAT_VERSION:
+    if meta.get("format") == 1:
+        raise CheckpointError("resume", f"{path} was written by an older jaxrl (format 1, arrays by position) and "
+                                        f"cannot be restored by name; resume it with that jaxrl or start a new run")
+    if meta.get("format") != FORMAT_VERSION or not isinstance(meta.get("leaves"), dict):
         raise CheckpointError("resume", f"{path} has format {meta.get('format')!r}; this jaxrl reads {FORMAT_VERSION}")
-    t_leaves, treedef = jax.tree_util.tree_flatten(template)
-    if meta.get("num_leaves") != len(t_leaves):
-        raise CheckpointError("resume", f"{path} holds {meta.get('num_leaves')} arrays but this config's state has "
-                                        f"{len(t_leaves)}; it was written by a different algorithm or config")
-    leaves = []
-    for i, t in enumerate(t_leaves):
-        a = files.get(f"state/{i:05d}")
-        want = np.asarray(jax.random.key_data(t)) if _is_key(t) else t
-        if a is not None and a.dtype.kind == "V" and a.dtype.itemsize == np.dtype(want.dtype).itemsize:
-            a = a.view(np.dtype(want.dtype))  # npz stores ml_dtypes (bfloat16, float8) as raw bytes
-        if a is None or a.shape != tuple(want.shape) or a.dtype != np.dtype(want.dtype):
-            got = "missing" if a is None else f"{a.dtype}{list(a.shape)}"
-            raise CheckpointError("resume", f"{path}: state array {i} is {got}, expected "
-                                            f"{np.dtype(want.dtype)}{list(want.shape)}; different config?")
-        if _is_key(t):
-            leaves.append(jax.random.wrap_key_data(_place(a, t.sharding), impl=jax.random.key_impl(t)))
-        else:
-            leaves.append(_place(a, getattr(t, "sharding", None)))
+    return files, meta
+
+
+def _first_difference(path: Path, saved: dict, wanted: dict) -> str | None:
+    """The first key path (in tree order) at which the checkpoint and the template differ, described."""
+    missing = [n for n in wanted if n not in saved]
+    extra = [n for n in saved if n not in wanted]
+    if missing:
+        instead = f" (it has state{extra[0]} instead)" if extra else ""
+        return f"{path}: state{missing[0]} is not in the checkpoint{instead}; different algorithm or config?"
+    if extra:
+        return (f"{path}: state{extra[0]} is in the checkpoint but not in this config's state; "
+                f"different algorithm or config?")
+    return None
+
+
+def _describe(dtype: str, data_shape: tuple, t) -> str:
+    """``float32[3, 4]``; a typed key shows its own shape (``key<threefry2x32>[]``), not its data's."""
+    if dtype.startswith("key<"):
+        if dtype != _dtype_name(t):
+            return f"{dtype} data{list(data_shape)}"
+        data_shape = data_shape[:len(data_shape) - (len(_shape(t)) - np.ndim(t))]
+    return f"{dtype}{list(data_shape)}"
+
+
+def _check_leaf(path: Path, name: str, a, dtype: str, t) -> np.ndarray:
+    """The stored array ``a`` (saved with ``dtype``) checked against template leaf ``t``."""
+    want_dtype, want_shape = _dtype_name(t), _shape(t)
+    if a is not None and a.dtype.kind == "V" and not _is_key(t) and a.dtype.itemsize == np.dtype(t.dtype).itemsize:
+        a = a.view(np.dtype(t.dtype))  # npz stores ml_dtypes (bfloat16, float8) as raw bytes
+    stored_ok = _is_key(t) or (a is not None and a.dtype == np.dtype(t.dtype))
+    if a is None or dtype != want_dtype or a.shape != want_shape or not stored_ok:
+        got = "missing" if a is None else _describe(dtype, a.shape, t)
+        raise CheckpointError("resume", f"{path}: state{name} is {got}, expected "
+                                        f"{_describe(want_dtype, want_shape, t)}; different config?")
+    return a
+
+
+def _restore_leaf(a: np.ndarray, t):
+    """``a`` placed like template leaf ``t`` (its sharding; a typed key rewrapped with its impl)."""
+    import jax
+
+    if _is_key(t):
+        return jax.random.wrap_key_data(_place(a, t.sharding), impl=jax.random.key_impl(t))
+    return _place(a, getattr(t, "sharding", None))
+
+
+def read(path: Path, template) -> tuple[Any, dict, dict]:
+    """Load one checkpoint file against ``template`` (a state pytree of the same config), by key path."""
+    import jax
+
+    files, meta = _load_file(path)
+    named = _named_leaves(template)
+    problem = _first_difference(path, meta["leaves"], dict(named))
+    if problem:
+        raise CheckpointError("resume", problem)
+    leaves = [_restore_leaf(_check_leaf(path, n, files.get(f"state/{n}"), meta["leaves"][n], t), t) for n, t in named]
     extras = {k[2:]: v for k, v in files.items() if k.startswith("x/")}
-    return jax.tree_util.tree_unflatten(treedef, leaves), meta, extras
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves), meta, extras
 
 
 def load_latest(run_dir, template, warn=True) -> tuple[Any, dict, dict, Path]:
@@ -174,7 +255,7 @@ def load_latest(run_dir, template, warn=True) -> tuple[Any, dict, dict, Path]:
     warn = sys.stderr if warn is True else warn
     ckpts = list_checkpoints(run_dir)
     if not ckpts:
-        raise CheckpointError("resume", f"{run_dir} has no checkpoint ({CKPT_DIR}/ckpt-*.npz) to resume from")
+        raise CheckpointError("resume", f"{run_dir} has no checkpoint ({PATTERN}) to resume from")
     first_err = None
     for path in reversed(ckpts):
         try:

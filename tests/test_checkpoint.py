@@ -1,5 +1,6 @@
 """The checkpoint file format: bit-exact round trip, atomic under a kill during save, refuses
 damaged or mismatched files, falls back to the previous good checkpoint."""
+import json
 import subprocess
 import sys
 import textwrap
@@ -135,3 +136,108 @@ def test_splice_env_takes_env_fields_from_the_fresh_state():
     _assert_equal(s.inner, fresh.inner)  # env_state and obs: fresh episodes
     _assert_equal(s.params, restored.params)  # everything else: restored
     _assert_equal(s.count, restored.count)
+
+
+# ---------------------------------------------------------------- restore by key path
+class Nets(NamedTuple):  # DQN-like: online and target parameters of the same shapes
+    params: dict
+    target: dict
+    step: jax.Array
+
+
+class NetsSwapped(NamedTuple):  # the same fields, declared in the other order
+    target: dict
+    params: dict
+    step: jax.Array
+
+
+def _nets(seed, cls=Nets):
+    k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+    online = {"Dense_0": {"kernel": jax.random.normal(k1, (4, 8)), "bias": jnp.zeros(8)}}
+    target = {"Dense_0": {"kernel": jax.random.normal(k2, (4, 8)), "bias": jnp.ones(8)}}
+    return cls(params=online, target=target, step=jnp.asarray(seed, jnp.int32))
+
+
+def _nested(seed):
+    return {"agent": _nets(seed), "typed_key": jax.random.key(seed), "b": jnp.arange(3, dtype=jnp.bfloat16) + seed}
+
+
+def test_nested_state_with_same_shape_leaves_round_trips_bit_exact(tmp_path):
+    s = _nested(5)
+    path = checkpoint.save(tmp_path, 1, s, {"wall_time": 0.0})
+    with np.load(path) as z:  # every leaf under its key path
+        assert "state/['agent'].params['Dense_0']['kernel']" in z.files
+        assert "state/['agent'].target['Dense_0']['kernel']" in z.files
+    restored, meta, _, _ = checkpoint.load_latest(tmp_path, _nested(0))
+    _assert_equal(restored, s)
+    assert list(meta["leaves"]) == [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(s)]
+    assert meta["leaves"]["['typed_key']"] == "key<threefry2x32>" and meta["leaves"]["['b']"] == "bfloat16"
+
+
+def test_leaves_are_restored_by_name_not_by_position(tmp_path):
+    """Saved from a state whose fields are declared target-first: each array goes back to its own name."""
+    saved = _nets(1, NetsSwapped)
+    checkpoint.save(tmp_path, 1, saved, {"wall_time": 0.0})
+    restored, _, _, _ = checkpoint.load_latest(tmp_path, _nets(0))
+    assert isinstance(restored, Nets)
+    _assert_equal(restored.params, saved.params)
+    _assert_equal(restored.target, saved.target)
+    # a positional restore would have put the target parameters into params
+    assert not np.array_equal(restored.params["Dense_0"]["kernel"], saved.target["Dense_0"]["kernel"])
+
+
+@pytest.mark.parametrize("template, path", [
+    ({"params": _nets(0).params, "online": _nets(0).target, "step": _nets(0).step},  # target renamed
+     r"state\['online'\]\['Dense_0'\]\['bias'\] is not in the checkpoint \(it has state\['target'\]"),
+    ({"params": _nets(0).params, "step": _nets(0).step},  # target missing from the template
+     r"state\['target'\]\['Dense_0'\]\['bias'\] is in the checkpoint but not in this config's state"),
+    ({**_nets(0)._asdict(), "extra": jnp.zeros(2)},  # an extra field in the template
+     r"state\['extra'\] is not in the checkpoint;"),
+])
+def test_a_structure_mismatch_names_the_first_differing_path(tmp_path, template, path):
+    checkpoint.save(tmp_path, 1, _nets(1)._asdict(), {"wall_time": 0.0})
+    with pytest.raises(CheckpointError, match=path) as e:
+        checkpoint.load_latest(tmp_path, template, warn=None)
+    assert "\n" not in str(e.value) and str(e.value).startswith("resume: ")
+
+
+def test_a_shape_or_dtype_mismatch_names_the_path_and_both(tmp_path):
+    checkpoint.save(tmp_path, 1, _nets(1), {"wall_time": 0.0})
+    wider = _nets(0)._replace(target={"Dense_0": {"kernel": jnp.zeros((4, 9)), "bias": jnp.ones(8)}})
+    with pytest.raises(CheckpointError, match=r"state\.target\['Dense_0'\]\['kernel'\] is float32\[4, 8\], "
+                                              r"expected float32\[4, 9\]"):
+        checkpoint.load_latest(tmp_path, wider, warn=None)
+    ints = _nets(0)._replace(step=jnp.asarray(0, jnp.int16))
+    with pytest.raises(CheckpointError, match=r"state\.step is int32\[\], expected int16\[\]"):
+        checkpoint.load_latest(tmp_path, ints, warn=None)
+
+
+def test_typed_and_raw_keys_are_told_apart(tmp_path):
+    s = {"k": jax.random.key(3, impl="rbg"), "raw": jax.random.PRNGKey(4)}
+    checkpoint.save(tmp_path, 1, s, {"wall_time": 0.0})
+    restored, _, _, _ = checkpoint.load_latest(tmp_path, {"k": jax.random.key(0, impl="rbg"),
+                                                          "raw": jax.random.PRNGKey(0)})
+    _assert_equal(restored, s)
+    assert str(jax.random.key_impl(restored["k"])) == "rbg"
+    with pytest.raises(CheckpointError, match=r"state\['raw'\] is uint32\[2\], expected key<threefry2x32>\[\]"):
+        checkpoint.load_latest(tmp_path, {"k": jax.random.key(0, impl="rbg"), "raw": jax.random.key(0)}, warn=None)
+
+
+def test_a_positional_format_1_file_is_refused(tmp_path):
+    d = tmp_path / checkpoint.CKPT_DIR
+    d.mkdir()
+    meta = {"format": 1, "update": 1, "num_leaves": 1, "wall_time": 0.0}
+    np.savez(d / "ckpt-000000000001.npz", **{"state/00000": np.zeros(3, np.float32),
+                                             "__meta__": np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+    with pytest.raises(CheckpointError, match="written by an older jaxrl .* cannot be restored by name") as e:
+        checkpoint.load_latest(tmp_path, {"w": jnp.zeros(3)}, warn=None)
+    assert "\n" not in str(e.value)
+
+
+def test_a_typed_key_of_another_shape_is_described_by_its_own_shape(tmp_path):
+    checkpoint.save(tmp_path, 1, {"k": jax.random.split(jax.random.key(0), 3)}, {"wall_time": 0.0})
+    with pytest.raises(CheckpointError,
+                       match=r"state\[.k.\] is key<threefry2x32>\[3\], expected key<threefry2x32>\[2\]"):
+        checkpoint.load_latest(tmp_path, {"k": jax.random.split(jax.random.key(0), 2)}, warn=None)
+    with pytest.raises(CheckpointError, match=r"is key<threefry2x32> data\[3, 2\], expected key<rbg>\[3\]"):
+        checkpoint.load_latest(tmp_path, {"k": jax.random.split(jax.random.key(0, impl="rbg"), 3)}, warn=None)
