@@ -33,7 +33,7 @@ from _common import RESULTS_DIR, compile_timed, print_table, timed_run, write_re
 import jaxrl.envs as envs  # noqa: E402
 from jaxrl import parallel  # noqa: E402
 from jaxrl.agents import a2c, cem, es, ga, q_learning, reinforce, value_iteration  # noqa: E402
-from jaxrl.agents.base import make_train  # noqa: E402
+from jaxrl.core.program import make_train  # noqa: E402
 
 CARTPOLE, LAKE = "gymnax:CartPole-v1", "gymnax:FrozenLake-misc"
 

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 import jaxrl.envs  # noqa: E402
 from jaxrl.agents import dqn  # noqa: E402
-from jaxrl.agents.base import make_train  # noqa: E402
+from jaxrl.core.program import make_train  # noqa: E402
 
 REFERENCE = dict(num_envs=10, train_every=1, batch_size=128, buffer_size=10_000, total_steps=500_000)
 SWITCHES = {

@@ -42,7 +42,7 @@ from _common import compile_timed, print_table, timed_run, write_results  # noqa
 import jaxrl.envs as envs  # noqa: E402
 from jaxrl import parallel  # noqa: E402
 from jaxrl.agents import ppo  # noqa: E402
-from jaxrl.agents.base import make_train  # noqa: E402
+from jaxrl.core.program import make_train  # noqa: E402
 
 
 def update_seconds(cfg: ppo.Config, env_id: str, repeats: int) -> float:

@@ -33,7 +33,7 @@ from _common import compile_timed, print_table, timed_run, write_results  # noqa
 
 import jaxrl.envs as envs  # noqa: E402
 from jaxrl.agents import ppo  # noqa: E402
-from jaxrl.agents.base import make_train  # noqa: E402
+from jaxrl.core.program import make_train  # noqa: E402
 from jaxrl.networks import ActorCritic  # noqa: E402
 from jaxrl import parallel  # noqa: E402
 
@@ -75,7 +75,7 @@ def bench(num_envs: int, seeds: int, total_steps: int, env_id: str, repeats: int
     agent = ppo.make_agent(cfg, env)
     # Seeds are sharded over the local devices exactly as `jaxrl train --devices all` does; on CPU,
     # jaxrl makes every core an XLA device (jaxrl/_platform.py).
-    placement = parallel.plan("all", batch=seeds, backend=env.spec.backend, stream=False)
+    placement = parallel.plan("all", batch=seeds, shardable=env.spec.backend != "envpool", stream=False)
     keys = placement.put(jax.random.split(jax.random.PRNGKey(0), seeds))
     train = jax.jit(parallel.vmap(make_train(agent, num_log_points=20)), **placement.jit_kwargs(1))
     compiled, compile_s = compile_timed(train, keys)

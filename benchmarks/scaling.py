@@ -54,8 +54,8 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
     import jax.numpy as jnp
 
     from jaxrl import agents, envs, parallel
-    from jaxrl.agents.base import run_updates
-    from jaxrl.run import tree_bytes
+    from jaxrl.core.program import run_updates
+    from jaxrl.driver import tree_bytes
 
     module, _ = agents.get(algo)
     row = {"algo": algo, "env": env_id, "num_envs": num_envs, "num_seeds": num_seeds}
@@ -71,7 +71,7 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
     config = base.replace(total_steps=probe.steps_per_update * n * 1000)
     agent = module.make_agent(config, env)
     # seeds sharded over the local devices (on CPU: the cores) exactly as `jaxrl train` does
-    placement = parallel.plan("all", batch=num_seeds, backend=env.spec.backend, stream=False)
+    placement = parallel.plan("all", batch=num_seeds, shardable=env.spec.backend != "envpool", stream=False)
     keys = placement.put(jax.random.split(jax.random.PRNGKey(0), num_seeds))
     hp = placement.put({k: jnp.full((num_seeds,), v, jnp.float32) for k, v in config.hparams().items()})
     init = jax.jit(parallel.vmap(agent.init), **placement.jit_kwargs(2))

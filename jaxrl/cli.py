@@ -59,7 +59,7 @@ def main(argv=None) -> int:
         print(f"jaxrl: error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # RunStopped (NaN guard, SIGINT/SIGTERM): one line, its own status
-        from jaxrl.run import RunStopped
+        from jaxrl.driver.guards import RunStopped
 
         if not isinstance(e, RunStopped):
             raise

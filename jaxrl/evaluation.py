@@ -1,9 +1,9 @@
 """Greedy/deterministic evaluation episodes, compiled, for every agent that provides ``Agent.act``.
 
-An agent supplies only its greedy policy::
+An agent supplies only its greedy policy (:class:`jaxrl.core.agent.Agent`)::
 
-    act(state, obs[num_envs, *obs_shape]) -> action[num_envs, ...]   (ready for env.step: argmax,
-                                                                     or the clipped Gaussian mean)
+    act(state, obs[num_envs, *obs_shape], key) -> action[num_envs, ...]   (ready for env.step: argmax,
+                                                                          or the clipped Gaussian mean)
 
 and :func:`make_evaluate` turns it into ``evaluate(state, key) -> returns[num_episodes]``: reset a
 separate evaluation env of ``num_episodes`` copies, step all of them with ``act`` in a
@@ -24,43 +24,51 @@ import jax.numpy as jnp
 
 DEFAULT_MAX_STEPS = 10_000  # when the env declares no episode limit
 
-EVAL_ENV_OVERRIDES = {"envpool": dict(episodic_life=False, reward_clip=False)}
 
 
 def make_eval_env(env_id: str, num_episodes: int, batch: int, env_options: dict):
-    """The evaluation env: ``num_episodes`` copies (per batch member for envpool), true-task options."""
+    """The evaluation env: ``num_episodes`` copies (per batch member for envpool), with the backend's
+    true-task options (``Backend.eval_options``: envpool Atari plays full games, unclipped)."""
     from jaxrl import envs
-    from jaxrl.envs.envpool_env import _atari_ids
 
-    backend, name = envs.parse_id(env_id)
-    opts = dict(env_options)
-    if backend == "envpool" and name in _atari_ids():
-        opts.update(EVAL_ENV_OVERRIDES["envpool"])
+    backend, name = envs.resolve(env_id)
+    opts = {**env_options, **backend.eval_options(name)}
     return envs.make(env_id, num_envs=num_episodes, num_seeds=batch, **opts)
 
 
-def make_evaluate(env, act: Callable, max_steps: int | None = None) -> Callable:
-    """``evaluate(state, key) -> returns [env.spec.num_envs]``: one greedy episode per env copy."""
+def make_evaluate(env, agent, max_steps: int | None = None) -> Callable:
+    """``evaluate(state, key) -> returns [env.spec.num_envs]``: one greedy episode per env copy.
+
+    ``agent`` is an :class:`~jaxrl.core.agent.Agent` (its ``act``, and ``act_carry`` for a recurrent
+    policy, whose memory is carried from step to step) or a bare ``act(state, obs, key)`` function.
+    """
+    act = getattr(agent, "act", agent)
+    act_carry = getattr(agent, "act_carry", None)
     limit = int(max_steps or env.spec.max_episode_steps or DEFAULT_MAX_STEPS)
     n = env.spec.num_envs
 
     def evaluate(state, key):
         k_reset, k_run = jax.random.split(key)
         env_state, ts = env.reset(k_reset)
+        memory = act_carry(state, n) if act_carry is not None else ()
 
         def cond(carry):
-            t, _, _, active, _, _ = carry
+            t, _, _, _, active, _, _ = carry
             return (t < limit) & active.any()
 
         def body(carry):
-            t, env_state, obs, active, ret, key = carry
-            key, k_step = jax.random.split(key)
-            env_state, ts = env.step(env_state, act(state, obs), k_step)
+            t, env_state, obs, memory, active, ret, key = carry
+            key, k_act, k_step = jax.random.split(key, 3)
+            if act_carry is not None:
+                action, memory = act(state, obs, k_act, memory)
+            else:
+                action = act(state, obs, k_act)
+            env_state, ts = env.step(env_state, action, k_step)
             ret = ret + jnp.where(active, ts.reward, 0.0)
-            return t + 1, env_state, ts.obs, active & ~ts.done, ret, key
+            return t + 1, env_state, ts.obs, memory, active & ~ts.done, ret, key
 
-        carry = (jnp.zeros((), jnp.int32), env_state, ts.obs, jnp.ones((n,), bool), jnp.zeros((n,), jnp.float32),
-                 k_run)
-        return jax.lax.while_loop(cond, body, carry)[4]
+        carry = (jnp.zeros((), jnp.int32), env_state, ts.obs, memory, jnp.ones((n,), bool),
+                 jnp.zeros((n,), jnp.float32), k_run)
+        return jax.lax.while_loop(cond, body, carry)[5]
 
     return evaluate

@@ -1,13 +1,13 @@
 """Devices and hosts: shard the batch of training runs with JAX's own SPMD machinery.
 
-The driver (:mod:`jaxrl.run`) trains a flat batch of ``B = sweep points x seeds`` independent
+The driver (:mod:`jaxrl.driver`) trains a flat batch of ``B = sweep points x seeds`` independent
 runs as one program, ``jit(vmap(update))``.  Members never talk to each other, so sharding the
 batch axis over a 1-D :class:`jax.sharding.Mesh` (axis name ``"batch"``) is exact data
 parallelism with no communication: every leaf of the state, the keys, the hyperparameters and
 the metrics carry ``NamedSharding(mesh, P("batch"))`` on their leading axis, and XLA's SPMD
 partitioner gives each device ``B / n`` members.  The algorithm code does not change.
 
-    placement = plan("all", batch=8, backend="gymnax")   # 8 seeds over every local device
+    placement = plan("all", batch=8)                      # 8 seeds over every local device
     keys, hp = placement.put((keys, hp))
     fn = jax.jit(jax.vmap(update), **placement.jit_kwargs(2))
 
@@ -104,13 +104,17 @@ class Placement:
 
         return NamedSharding(self.mesh, PartitionSpec(AXIS))
 
-    def jit_kwargs(self, num_args: int) -> dict:
+    def jit_kwargs(self, num_args: int, replicated: int = 0) -> dict:
         """``in_shardings``/``out_shardings`` for ``jax.jit`` of a function of ``num_args`` batched
-        pytrees whose every output leaf is batched too; ``{}`` on one device."""
+        pytrees followed by ``replicated`` unbatched arguments (the same on every device), whose every
+        output leaf is batched; ``{}`` on one device."""
         s = self.sharding
         if s is None:
             return {}
-        return {"in_shardings": (s,) * num_args, "out_shardings": s}
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rep = NamedSharding(self.mesh, PartitionSpec())
+        return {"in_shardings": (s,) * num_args + (rep,) * replicated, "out_shardings": s}
 
     def put(self, tree):
         """Place a pytree of host arrays (leading axis = batch) with the batch sharding.
@@ -131,14 +135,15 @@ class Placement:
         return jax.tree_util.tree_map(place, tree)
 
 
-def plan(devices: Union[str, int, None], batch: int, backend: str = "gymnax",
+def plan(devices: Union[str, int, None], batch: int, shardable: bool = True,
          available: Optional[Sequence] = None, stream=None) -> Placement:
     """Choose the devices for a batch of ``batch`` runs.
 
     Args:
       devices: ``"all"``, an int, or None (= ``"all"``).
       batch: the flat batch size ``B`` (sweep points x seeds).
-      backend: the env backend; ``"envpool"`` is limited to one device (see module docstring).
+      shardable: False for an env backend that is one host object (envpool, see the module docstring):
+        it runs on one device (``jaxrl.envs.backend(name).shardable``).
       available: the devices to choose from (default ``jax.devices()``: all processes).
       stream: where a fallback note is printed (default stderr; pass False for silence).
     """
@@ -147,11 +152,11 @@ def plan(devices: Union[str, int, None], batch: int, backend: str = "gymnax",
     want = parse_devices(devices)
     avail = list(jax.devices() if available is None else available)
     note = None
-    if backend == "envpool":
+    if not shardable:
         if want != "all" and want > 1:
-            raise ConfigError("devices", f"envpool runs on one device (the pool is one host object stepped by an "
-                                         f"XLA custom call that cannot be partitioned); use --devices 1 or all, "
-                                         f"got {want}")
+            raise ConfigError("devices", f"this env runs on one device (envpool: the pool is one host object "
+                                         f"stepped by an XLA custom call that cannot be partitioned); use "
+                                         f"--devices 1 or all, got {want}")
         n = 1  # silently: on CPU every core is a device (jaxrl._platform), so this is the common case
     elif want == "all":
         n = max(d for d in range(1, len(avail) + 1) if batch % d == 0)

@@ -1,13 +1,12 @@
 """Where the time goes: compile time, acting vs learning, XLA cost and memory, traces, HLO.
 
-:func:`profile` works for every agent through the :class:`~jaxrl.agents.base.Agent` contract and
-compiles the same programs the driver runs (``jit(vmap(scan(update)))`` over seeds):
+:func:`profile` works for every agent through the :class:`~jaxrl.core.agent.Agent` contract and
+compiles the same chunk program the driver runs (:func:`jaxrl.core.program.make_chunk`, vmapped over seeds):
 
 * **compile seconds**: tracing+lowering and XLA compilation of ``init`` and of the update chunk.
 * **acting vs learning**: *acting* is a compiled program that does only what a rollout does, for
   the same number of env steps as the timed updates: ``env.step`` driven by the agent's greedy
-  policy ``Agent.act(state, obs)`` (an agent without ``act`` is driven by uniform random actions,
-  and the report says so).  *learning* is the rest of ``update``: ``update time - acting time``
+  policy ``Agent.act(state, obs, key)`` (every agent has one).  *learning* is the rest of ``update``: ``update time - acting time``
   (gradient steps, target computation, replay, and sampling overheads beyond the forward pass).
   *env only* (random actions, no network) is the ceiling the environment sets.
 * **cost per update** (all seeds): ``flops_per_update`` counted from the jaxpr with every
@@ -30,9 +29,8 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-import numpy as np
 
 HOST_OPS = ("infeed", "outfeed", "send", "recv", "send-done", "recv-done")
 CALLBACK_TARGETS = ("xla_python_cpu_callback", "xla_python_gpu_callback", "xla_ffi_python_cpu_callback",
@@ -131,40 +129,42 @@ def _timed(fn, *args, reps: int = 3):
     return best, out
 
 
-def profile(algo: str, env_id: Optional[str] = None, overrides: Optional[dict] = None, num_seeds: int = 1,
-            updates: int = 4, reps: int = 3, seed: int = 0, trace_dir: Optional[str] = None,
-            dump_hlo: Optional[str] = None, env_options: Optional[dict] = None) -> dict:
-    """Compile and time a short training of ``algo`` and return the report (see module docstring).
-
-    ``updates`` updates per timed call (one compiled chunk), best of ``reps`` calls.  Config
-    ``overrides`` go through the agent's validated Config (e.g. ``{"total_steps": 65536}``).
-    """
+def _build(algo, env_id, overrides, num_seeds, seed, env_options, updates):
+    """The agent, its batch inputs and the (uncompiled) programs that the profile times."""
     import jax
     import jax.numpy as jnp
 
     from jaxrl import agents, envs, parallel
-    from jaxrl.agents.base import run_updates
-    from jaxrl.config import ConfigError
+    from jaxrl.core.program import empty_accumulator, make_chunk
 
-    if updates < 1 or reps < 1 or num_seeds < 1:
-        raise ConfigError("profile", f"updates, reps and num_seeds must be >= 1; got {updates}, {reps}, {num_seeds}")
     module, preset = agents.get(algo)
     config = module.Config.from_dict({**preset, **(overrides or {})})
     env_id = env_id or getattr(module, "DEFAULT_ENV", "gymnax:CartPole-v1")
     env = envs.make(env_id, num_envs=getattr(config, "num_envs", 1), num_seeds=num_seeds, **(env_options or {}))
     agent = module.make_agent(config, env)
-    spec = env.spec
-    steps_per_call = agent.steps_per_update * updates  # per seed
-    act_steps = max(1, agent.steps_per_update // spec.num_envs) * updates  # batched env.step calls
-
     keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
     hp = {k: jnp.full((num_seeds,), v, jnp.float32) for k, v in config.hparams().items()}
+    chunk = make_chunk(agent)  # the driver's own chunk program
+    act_steps = max(1, agent.steps_per_update // env.spec.num_envs) * updates  # batched env.step calls
+    programs = {
+        "init": jax.jit(parallel.vmap(agent.init)),
+        "update": jax.jit(parallel.vmap(lambda s, h: chunk(s, empty_accumulator(agent), h, updates, 0)[0])),
+        "one_update": jax.jit(parallel.vmap(agent.update)),
+        "acting": _acting_program(env, agent, act_steps, True),
+        "env_only": _acting_program(env, agent, act_steps, False),
+    }
+    return dict(algo=algo, env_id=env_id, env=env, agent=agent, keys=keys, hp=hp, programs=programs,
+                num_seeds=num_seeds, updates=updates)
 
-    # ---- programs --------------------------------------------------------------------------
-    init_fn = jax.jit(parallel.vmap(agent.init))
-    update_fn = jax.jit(parallel.vmap(lambda s, h: run_updates(agent, s, h, updates)))
-    one_update = jax.jit(parallel.vmap(agent.update))
-    policy = "act" if agent.act is not None else "random"
+
+def _acting_program(env, agent, act_steps: int, use_policy: bool):
+    """``jit(vmap(acting))``: ``act_steps`` env steps driven by the greedy policy or by random actions."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxrl import parallel
+
+    spec = env.spec
 
     def random_action(key, n):
         a = spec.action_space
@@ -172,74 +172,69 @@ def profile(algo: str, env_id: Optional[str] = None, overrides: Optional[dict] =
             return jax.random.randint(key, (n,), 0, a.n)
         return jax.random.uniform(key, (n,) + tuple(a.shape), minval=jnp.asarray(a.low), maxval=jnp.asarray(a.high))
 
-    def make_acting(use_policy: bool):
-        def acting(state, key):
-            env_state, ts = env.reset(jax.random.fold_in(key, 1))
+    def acting(state, key):
+        env_state, ts = env.reset(jax.random.fold_in(key, 1))
 
-            def body(carry, k):
-                env_state, obs, ret = carry
-                k_act, k_env = jax.random.split(k)
-                action = agent.act(state, obs) if use_policy else random_action(k_act, spec.num_envs)
-                env_state, ts = env.step(env_state, action, k_env)
-                return (env_state, ts.obs, ret + ts.reward.sum()), None
+        def body(carry, k):
+            env_state, obs, ret = carry
+            k_act, k_env = jax.random.split(k)
+            action = agent.act(state, obs, k_act) if use_policy else random_action(k_act, spec.num_envs)
+            env_state, ts = env.step(env_state, action, k_env)
+            return (env_state, ts.obs, ret + ts.reward.sum()), None
 
-            (env_state, obs, ret), _ = jax.lax.scan(body, (env_state, ts.obs, jnp.zeros(())), jax.random.split(key, act_steps))
-            return ret  # keeps every step live; the env state is not needed after timing
+        (_, _, ret), _ = jax.lax.scan(body, (env_state, ts.obs, jnp.zeros(())), jax.random.split(key, act_steps))
+        return ret  # keeps every step live; the env state is not needed after timing
 
-        return jax.jit(parallel.vmap(acting))
+    return jax.jit(parallel.vmap(acting))
 
-    acting_fn = make_acting(agent.act is not None)
-    env_only_fn = make_acting(False)
 
-    # ---- compile, timed ----------------------------------------------------------------------
+def _compile(ctx) -> dict:
+    """Lower and compile every program (timed), in place in ``ctx``."""
+    import jax
+
+    p, keys, hp = ctx["programs"], ctx["keys"], ctx["hp"]
     t0 = time.perf_counter()
-    init_lowered = init_fn.lower(keys, hp)
-    state_shape = jax.eval_shape(init_fn, keys, hp)
-    upd_lowered = update_fn.lower(state_shape, hp)
+    init_lowered = p["init"].lower(keys, hp)
+    state_shape = jax.eval_shape(p["init"], keys, hp)
+    upd_lowered = p["update"].lower(state_shape, hp)
     t_lower = time.perf_counter() - t0
     t1 = time.perf_counter()
-    init_c = init_lowered.compile()
-    upd_c = upd_lowered.compile()
+    compiled = {"init": init_lowered.compile(), "update": upd_lowered.compile()}
     t_compile = time.perf_counter() - t1
-    one_c = one_update.lower(state_shape, hp).compile()
-    act_c = acting_fn.lower(state_shape, keys).compile()
-    env_c = env_only_fn.lower(state_shape, keys).compile() if agent.act is not None else act_c
+    compiled["one_update"] = p["one_update"].lower(state_shape, hp).compile()
+    compiled["acting"] = p["acting"].lower(state_shape, keys).compile()
+    compiled["env_only"] = p["env_only"].lower(state_shape, keys).compile()
+    ctx.update(compiled=compiled, state_shape=state_shape, update_lowered=upd_lowered)
+    return {"lower_seconds": t_lower, "xla_compile_seconds": t_compile, "total_seconds": t_lower + t_compile}
 
-    # ---- run, timed --------------------------------------------------------------------------
-    state = init_c(keys, hp)
-    state, _ = upd_c(state, hp)  # warm-up: first-call allocations, pools, caches
+
+def _measure(ctx, reps: int, trace_dir: Optional[str]):
+    """Best-of-``reps`` seconds of the update chunk, the acting and the env-only programs."""
+    import jax
+
+    c, keys, hp = ctx["compiled"], ctx["keys"], ctx["hp"]
+    state = c["update"](c["init"](keys, hp), hp)  # warm-up: first-call allocations, pools, caches
 
     def timed_all():
-        nonlocal state
-        t_upd, best_state = float("inf"), None
-        for _ in range(reps):
-            jax.block_until_ready(state)
-            t = time.perf_counter()
-            state, m = upd_c(state, hp)
-            jax.block_until_ready((state, m))
-            t_upd = min(t_upd, time.perf_counter() - t)
-        t_act, _ = _timed(act_c, state, keys, reps=reps)
-        t_env, _ = _timed(env_c, state, keys, reps=reps) if agent.act is not None else (t_act, None)
+        t_upd, _ = _timed(c["update"], state, hp, reps=reps)
+        t_act, _ = _timed(c["acting"], state, keys, reps=reps)
+        t_env, _ = _timed(c["env_only"], state, keys, reps=reps)
         return t_upd, t_act, t_env
 
-    trace_files: list[str] = []
-    if trace_dir:
-        Path(trace_dir).mkdir(parents=True, exist_ok=True)
-        with jax.profiler.trace(str(trace_dir), create_perfetto_trace=True):
-            with jax.profiler.TraceAnnotation("jaxrl.profile"):
-                t_upd, t_act, t_env = timed_all()
-        trace_files = sorted(str(p) for p in Path(trace_dir).rglob("*") if p.is_file())
-    else:
-        t_upd, t_act, t_env = timed_all()
+    if not trace_dir:
+        return timed_all(), []
+    Path(trace_dir).mkdir(parents=True, exist_ok=True)
+    with jax.profiler.trace(str(trace_dir), create_perfetto_trace=True):
+        with jax.profiler.TraceAnnotation("jaxrl.profile"):
+            times = timed_all()
+    return times, sorted(str(p) for p in Path(trace_dir).rglob("*") if p.is_file())
 
-    total_steps = steps_per_call * num_seeds
-    t_learn = max(t_upd - t_act, 0.0)
 
-    # ---- cost and memory ---------------------------------------------------------------------
-    ca = one_c.cost_analysis()
-    ca = (ca[0] if isinstance(ca, (list, tuple)) and ca else ca) or {}
-    flops, exact = jaxpr_flops(jax.make_jaxpr(jax.vmap(agent.update))(state_shape, hp).jaxpr)
-    mem = upd_c.memory_analysis()
+def _memory(compiled) -> dict:
+    """``memory_analysis()`` of a compiled program, plus the device's own peak where it reports one."""
+    import jax
+
+    mem = compiled.memory_analysis()
     memory = {}
     for name in ("argument_size_in_bytes", "output_size_in_bytes", "alias_size_in_bytes", "temp_size_in_bytes",
                  "generated_code_size_in_bytes", "peak_memory_in_bytes"):
@@ -256,22 +251,66 @@ def profile(algo: str, env_id: Optional[str] = None, overrides: Optional[dict] =
             memory["device_peak_bytes_in_use"] = int(stats["peak_bytes_in_use"])
     except Exception:
         pass
+    return memory
 
-    upd_text = upd_c.as_text()
-    hlo_files: list[str] = []
-    if dump_hlo:
-        d = Path(dump_hlo)
-        d.mkdir(parents=True, exist_ok=True)
-        for name, text in (("update.optimized.hlo.txt", upd_text), ("update.stablehlo.mlir", upd_lowered.as_text()),
-                           ("acting.optimized.hlo.txt", act_c.as_text()), ("init.optimized.hlo.txt", init_c.as_text())):
-            (d / name).write_text(text)
-            hlo_files.append(str(d / name))
 
+def _cost(ctx) -> dict:
+    import jax
+
+    agent = ctx["agent"]
+    ca = ctx["compiled"]["one_update"].cost_analysis()
+    ca = (ca[0] if isinstance(ca, (list, tuple)) and ca else ca) or {}
+    flops, exact = jaxpr_flops(jax.make_jaxpr(jax.vmap(agent.update))(ctx["state_shape"], ctx["hp"]).jaxpr)
+    return {"flops": flops, "flops_exact_loops": exact,
+            "flops_per_env_step": flops / (agent.steps_per_update * ctx["num_seeds"]),
+            "xla_flops": float(ca.get("flops", float("nan"))),
+            "xla_bytes_accessed": float(ca.get("bytes accessed", float("nan"))),
+            "xla_note": "XLA cost_analysis counts each loop body once: a lower bound when update has inner scans"}
+
+
+def _dump_hlo(ctx, folder: str) -> list[str]:
+    c = ctx["compiled"]
+    d = Path(folder)
+    d.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, text in (("update.optimized.hlo.txt", c["update"].as_text()),
+                       ("update.stablehlo.mlir", ctx["update_lowered"].as_text()),
+                       ("acting.optimized.hlo.txt", c["acting"].as_text()),
+                       ("init.optimized.hlo.txt", c["init"].as_text())):
+        (d / name).write_text(text)
+        files.append(str(d / name))
+    return files
+
+
+def profile(algo: str, env_id: Optional[str] = None, overrides: Optional[dict] = None, num_seeds: int = 1,
+            updates: int = 4, reps: int = 3, seed: int = 0, trace_dir: Optional[str] = None,
+            dump_hlo: Optional[str] = None, env_options: Optional[dict] = None) -> dict:
+    """Compile and time a short training of ``algo`` and return the report (see module docstring).
+
+    ``updates`` updates per timed call (one call of the driver's chunk program), best of ``reps``
+    calls. Config ``overrides`` go through the agent's validated Config (e.g. ``{"total_steps": 65536}``).
+    """
+    import jax
+
+    from jaxrl.config import ConfigError
+    from jaxrl.driver import cache
+
+    if updates < 1 or reps < 1 or num_seeds < 1:
+        raise ConfigError("profile", f"updates, reps and num_seeds must be >= 1; got {updates}, {reps}, {num_seeds}")
+    ctx = _build(algo, env_id, overrides, num_seeds, seed, env_options, updates)
+    cache.enable()
+    with cache.CacheHits() as hits:
+        compile_times = _compile(ctx)
+    compile_times["cache"] = hits.describe()
+    (t_upd, t_act, t_env), trace_files = _measure(ctx, reps, trace_dir)
+    agent, spec = ctx["agent"], ctx["env"].spec
+    total_steps = agent.steps_per_update * updates * num_seeds
+    t_learn = max(t_upd - t_act, 0.0)
     return {
-        "algo": algo, "env": env_id, "num_seeds": num_seeds, "num_envs": spec.num_envs,
+        "algo": algo, "env": ctx["env_id"], "num_seeds": num_seeds, "num_envs": spec.num_envs,
         "backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind),
         "steps_per_update": agent.steps_per_update, "updates_per_call": updates, "reps": reps,
-        "compile": {"lower_seconds": t_lower, "xla_compile_seconds": t_compile, "total_seconds": t_lower + t_compile},
+        "compile": compile_times,
         "time": {
             "update_seconds": t_upd / updates, "acting_seconds": t_act / updates,
             "learning_seconds": t_learn / updates, "env_only_seconds": t_env / updates,
@@ -281,16 +320,12 @@ def profile(algo: str, env_id: Optional[str] = None, overrides: Optional[dict] =
             "training": total_steps / t_upd, "acting": total_steps / t_act, "env_only": total_steps / t_env,
             "learning": total_steps / t_learn if t_learn > 0 else float("inf"),
         },
-        "acting_policy": policy,
-        "cost_per_update": {
-            "flops": flops, "flops_exact_loops": exact, "flops_per_env_step": flops / (agent.steps_per_update * num_seeds),
-            "xla_flops": float(ca.get("flops", float("nan"))), "xla_bytes_accessed": float(ca.get("bytes accessed", float("nan"))),
-            "xla_note": "XLA cost_analysis counts each loop body once: a lower bound when update has inner scans",
-        },
-        "memory": memory,
-        "host_interactions": host_interactions(upd_text),
+        "acting_policy": "act",
+        "cost_per_update": _cost(ctx),
+        "memory": _memory(ctx["compiled"]["update"]),
+        "host_interactions": host_interactions(ctx["compiled"]["update"].as_text()),
         "trace_dir": str(trace_dir) if trace_dir else None, "trace_files": trace_files,
-        "hlo_files": hlo_files,
+        "hlo_files": _dump_hlo(ctx, dump_hlo) if dump_hlo else [],
     }
 
 

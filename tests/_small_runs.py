@@ -22,7 +22,7 @@ SMALL_FLAGS = ["--total-steps", "4096", "--num-envs", "4", "--num-steps", "64", 
 
 def small_spec(out, num_seeds=2, **kw):
     from jaxrl import agents
-    from jaxrl.run import RunSpec
+    from jaxrl.driver import RunSpec
 
     module, _ = agents.get("ppo")
     cfg = module.Config.from_dict(dict(SMALL, **kw.pop("config", {})))

@@ -6,7 +6,7 @@ import pytest
 
 import jaxrl.envs as E
 from jaxrl.agents import a2c
-from jaxrl.agents.base import make_train
+from jaxrl.core.program import make_train
 from jaxrl.config import ConfigError
 from jaxrl.returns import gae
 

@@ -47,7 +47,7 @@ TRAIN_CASES = [
     (["--num-steps", "-5"], "num_steps: must be >= 1"),
     (["--lr", "abc"], "lr: expected a number"),
     (["--lr", "nan"], "lr: must be finite"),
-    (["--num-seeds", "0"], "num_seeds: must be >= 1"),
+    (["--num-seeds", "0"], "num_seeds: must be an integer >= 1"),
     (["--sweep", "num_envs=2,4"], "num_envs is a static field"),
     (["--sweep", "lr=0.1,-1"], "lr: must be > 0.0"),
     (["--sweep", "lrr=0.1"], "unknown field 'lrr'; did you mean lr"),
@@ -212,7 +212,7 @@ VOCAB = ["ppo", "dqn", "a2c", "reinforce", "bogus", "--lr", "--gamma", "--num-en
 @example(["--experiment", ""])  # found by hypothesis: reading a folder as the experiment file
 def test_random_command_lines_raise_only_usage_or_config_errors(argv):
     try:
-        spec, quiet = parse(list(argv))
+        spec, quiet, _ = parse(list(argv))
     except (UsageError, ConfigError) as e:
         assert "\n" not in str(e)
         return

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 import jaxrl.envs
-from jaxrl import buffers
+from jaxrl import cli
+from jaxrl.driver import guards
 from jaxrl.agents import dqn, get
-from jaxrl.agents.base import make_train
+from jaxrl.core.program import make_train
 from jaxrl.config import ConfigError
 
 
@@ -18,6 +19,11 @@ def _train(env_id, overrides, seeds, num_log_points=20, **env_kw):
     train = jax.jit(jax.vmap(make_train(agent, num_log_points)))
     state, metrics = train(jax.random.split(jax.random.key(0), seeds))
     return agent, state, jax.tree_util.tree_map(np.asarray, metrics)
+
+
+def _flat(params, member):
+    """One batch member's parameters as one vector."""
+    return np.concatenate([np.asarray(x[member]).ravel() for x in jax.tree_util.tree_leaves(params)])
 
 
 def _final_returns(metrics):
@@ -50,7 +56,7 @@ def test_rainbow_runs_on_envpool_pong_in_one_program():
     assert np.all(np.isfinite(metrics["loss"])) and metrics["loss"][:, -1].min() > 0
     assert np.all(metrics["epsilon"] == 0)  # noisy nets explore, not epsilon
     assert np.all(metrics["beta"][:, -1] > 0.4)
-    assert not np.allclose(state.params[0], state.params[1])  # two seeds, two different agents
+    assert not np.allclose(_flat(state.learner.params, 0), _flat(state.learner.params, 1))  # two different agents
     assert float(state.buffer.max_priority[0]) != 1.0  # priorities were updated from the loss
 
 
@@ -73,8 +79,8 @@ def test_switch_combinations_learn_something(switches):
     assert np.all(np.isfinite(m["loss"])) and np.all(np.isfinite(m["q_mean"]))
     assert m["learning"][:, 0].max() == 0 and np.all(m["learning"][:, -1] == 1)  # learning_starts respected
     init = jax.vmap(agent.init)(jax.random.split(jax.random.key(1), 2), hps)
-    assert not np.allclose(state.params[0], init.params[0])
-    np.testing.assert_allclose(state.params[1], init.params[1])  # lr = 0: parameters unchanged
+    assert not np.allclose(_flat(state.learner.params, 0), _flat(init.learner.params, 0))
+    np.testing.assert_allclose(_flat(state.learner.params, 1), _flat(init.learner.params, 1))  # lr = 0: unchanged
     assert int(state.grad_steps[0]) == (3000 - 1000) // 10 + 1  # one per update from step 1000 on
     if cfg.noisy:
         assert np.all(m["epsilon"] == 0)
@@ -89,7 +95,7 @@ def test_distributional_on_continuous_actions_is_a_config_error():
     assert e.value.field == "env" and "discrete" in str(e.value)
 
 
-def test_config_errors_name_the_fields(monkeypatch):
+def test_config_errors_name_the_fields():
     with pytest.raises(ConfigError) as e:
         dqn.Config().replace(distributional=True, v_min=5.0, v_max=1.0)
     assert e.value.field == "v_max"
@@ -101,13 +107,21 @@ def test_config_errors_name_the_fields(monkeypatch):
     assert e.value.field == "tau"
     assert "rainbow" in dqn.PRESETS and all(dqn.PRESETS["rainbow"][k] for k in
                                             ("double", "dueling", "distributional", "noisy", "prioritized"))
-    # the replay memory check runs in make_agent, before anything is allocated or compiled
-    monkeypatch.setenv(buffers.MEM_ENV_VAR, str(64 * 2 ** 20))
-    env = jaxrl.envs.make("gymnax:CartPole-v1", num_envs=10)
-    with pytest.raises(ConfigError) as e:
-        dqn.make_agent(dqn.Config(buffer_size=5_000_000), env)
-    assert e.value.field == "buffer_size" and "lower buffer_size" in str(e.value)
-    dqn.make_agent(dqn.Config(buffer_size=100_000), env)  # 100k CartPole transitions fit in 64 MiB
+
+
+
+def test_replay_that_does_not_fit_is_refused_before_compiling(monkeypatch, tmp_path, capsys):
+    """The driver's one memory check names the replay buffer and buffer_size (exit 2, nothing written)."""
+    monkeypatch.setenv(guards.MEM_ENV_VAR, str(64 * 2 ** 20))
+    out = tmp_path / "out"
+    rc = cli.main(["train", "dqn", "--buffer-size", "5000000", "--num-seeds", "2", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0 and not out.exists(), err
+    assert "buffer_size:" in err and ".buffer.data[" in err and "lower buffer_size" in err
+    state = jax.eval_shape(dqn.make_agent(dqn.Config(buffer_size=100_000),
+                                          jaxrl.envs.make("gymnax:CartPole-v1", num_envs=10)).init,
+                           jax.random.key(0), dqn.Config().hparams())
+    guards.check_memory(state, 1)  # 100k CartPole transitions fit in 64 MiB
 
 
 def test_dqn_runs_on_minatar_image_observations():

@@ -56,7 +56,7 @@ def test_double_q_target_matches_rlax(jit):
     r = rng.normal(size=B).astype(np.float32)
     d = np.where(rng.uniform(size=B) < 0.2, 0.0, 0.99).astype(np.float32)
     oracle = jax.vmap(rlax.double_q_learning)(q_tm1, a, r, d, q_t_val, q_t_sel)
-    f = _maybe_jit(lambda *x: returns.double_q_target(*x) - losses.select_action_values(jnp.asarray(q_tm1), a), jit)
+    f = _maybe_jit(lambda *x: returns.double_q_target(*x) - returns.select_action_values(jnp.asarray(q_tm1), a), jit)
     np.testing.assert_allclose(f(r, d, q_t_val, q_t_sel), oracle, rtol=1e-5, atol=1e-5)
     # plain DQN is double-Q with the target network as its own selector
     oracle_q = jax.vmap(rlax.q_learning)(q_tm1, a, r, d, q_t_val)
@@ -96,7 +96,7 @@ def test_categorical_double_q_loss_matches_rlax(jit):
 
     def ours(logits_tm1, a, r, d, logits_t, selector):
         target = returns.categorical_q_target(atoms, r, d, logits_t, selector)
-        return losses.categorical_cross_entropy(losses.select_action_values(logits_tm1, a), target)
+        return losses.categorical_cross_entropy(returns.select_action_values(logits_tm1, a), target)
 
     oracle = jax.vmap(lambda lq, a_, r_, d_, lt, s: rlax.categorical_double_q_learning(
         atoms, lq, a_, r_, d_, atoms, lt, s))(logits_tm1, a, r, d, logits_t, selector)

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl import agents, envs
-from jaxrl.agents.base import make_train
+from jaxrl.core.program import make_train
 
 SEEDS = 3
 
@@ -36,7 +36,7 @@ def test_vmapped_make_train_on_envpool_gives_independent_seeds():
 def test_driver_num_seeds_on_envpool_writes_per_seed_rows(tmp_path):
     """``jaxrl train ppo --env envpool:CartPole-v1 --num-seeds 3``: init and update are compiled as
     separate vmapped programs, so the pool handle crosses a program boundary stacked [B]."""
-    from jaxrl.run import RunSpec, train_run
+    from jaxrl.driver import RunSpec, train_run
 
     _, cfg = _config()
     out = tmp_path / "run"
@@ -55,7 +55,7 @@ def test_driver_num_seeds_on_envpool_writes_per_seed_rows(tmp_path):
 def test_driver_single_seed_on_envpool_runs_unbatched_and_keeps_the_batch_axis(tmp_path):
     """One seed: the driver's programs run unbatched (``parallel.vmap``), the pool handle crosses
     from init to the update chunks without a batch axis, and results still have one row per seed."""
-    from jaxrl.run import RunSpec, train_run
+    from jaxrl.driver import RunSpec, train_run
 
     _, cfg = _config()
     out = tmp_path / "run1"

@@ -11,10 +11,10 @@ from _small_runs import read_rows, small_spec
 from jaxrl import cli, envs
 from jaxrl.commands.eval import evaluate_run
 from jaxrl.evaluation import make_evaluate
-from jaxrl.run import train_run
+from jaxrl.driver import train_run
 
 
-def _always_left(state, obs):
+def _always_left(state, obs, key=None):
     return jnp.zeros(obs.shape[:1], jnp.int32)
 
 
@@ -29,7 +29,7 @@ def test_returns_are_first_episode_returns_oracle():
     first = np.full(5, np.nan)
     step = jax.jit(env.step)
     for _ in range(500):
-        k_run, k = jax.random.split(k_run)
+        k_run, _, k = jax.random.split(k_run, 3)
         env_state, ts = step(env_state, _always_left(None, ts.obs), k)
         done = np.asarray(ts.episode_done) & np.isnan(first)
         first[done] = np.asarray(ts.episode_return)[done]

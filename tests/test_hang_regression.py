@@ -60,7 +60,7 @@ SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp
     import jaxrl.envs as envs
     from jaxrl.agents import ppo
-    from jaxrl.agents.base import make_train
+    from jaxrl.core.program import make_train
     from jaxrl.networks import ActorCritic
     net, obs = ActorCritic(3), jnp.zeros((400,))
     init = jax.jit(jax.vmap(lambda k: net.init(k, obs)))

@@ -2,7 +2,6 @@
 import ast
 import pathlib
 
-import distrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -89,22 +88,6 @@ def test_policy_gradient_loss_matches_rlax(jit):
 
 
 @JIT
-def test_kept_policy_functions_match_distrax_and_the_moved_ones(jit):
-    """losses' copies (kept until the agents are ported) equal distributions' and distrax's values."""
-    rng = np.random.default_rng(3)
-    logits = _normal(rng, 4, 6, 3)
-    a = jnp.asarray(rng.integers(0, 3, size=(4, 6)), jnp.int32)
-    ent = _maybe_jit(losses.categorical_entropy, jit)(logits)
-    np.testing.assert_allclose(ent, distrax.Categorical(logits=logits).entropy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(_maybe_jit(losses.categorical_log_prob, jit)(logits, a),
-                               distributions.categorical_log_prob(logits, a), rtol=1e-6)
-    mean, log_std, x = _normal(rng, 8, 2), _normal(rng, 2), _normal(rng, 8, 2)
-    np.testing.assert_allclose(losses.gaussian_log_prob(mean, log_std, x),
-                               distributions.gaussian_log_prob(mean, log_std, x), rtol=1e-6)
-    np.testing.assert_allclose(losses.gaussian_entropy(log_std), distributions.gaussian_entropy(log_std), rtol=1e-6)
-
-
-@JIT
 @pytest.mark.parametrize("delta", [0.5, 2.0])
 def test_huber_matches_rlax_for_other_deltas(delta, jit):
     x = jnp.asarray(np.random.default_rng(4).normal(scale=3.0, size=64), jnp.float32)
@@ -114,13 +97,12 @@ def test_huber_matches_rlax_for_other_deltas(delta, jit):
 
 
 @pytest.mark.parametrize("k", [None, 7])
-def test_select_action_values_in_returns_equals_the_kept_copy(k):
+def test_select_action_values_picks_the_taken_action(k):
     rng = np.random.default_rng(5)
     values = _normal(rng, 16, 4) if k is None else _normal(rng, 16, 4, k)
     a = jnp.asarray(rng.integers(0, 4, size=16), jnp.int32)
     out = returns.select_action_values(values, a)
     np.testing.assert_array_equal(out, values[jnp.arange(16), a])
-    np.testing.assert_array_equal(out, losses.select_action_values(values, a))
 
 
 # ----------------------------------------------------------------------------- chex shape checks

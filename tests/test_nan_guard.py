@@ -13,7 +13,7 @@ from _small_runs import SMALL, small_spec
 from jaxrl import checkpoint, cli
 from jaxrl.agents import ppo
 from jaxrl.config import field
-from jaxrl.run import Diverged, spec_from_run_dir, train_run
+from jaxrl.driver import Diverged, from_run_dir, train_run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +76,7 @@ def test_nonfinite_parameter_names_the_array(fake_algo, tmp_path):
     assert [p.name for p in checkpoint.list_checkpoints(tmp_path / "run")][-1] == "ckpt-000000000006.npz"
     # the run can be resumed from the last good checkpoint (it diverges again at the same update)
     with pytest.raises(Diverged, match="after update 7"):
-        train_run(spec_from_run_dir(str(tmp_path / "run")), progress=False)
+        train_run(from_run_dir(str(tmp_path / "run")), progress=False)
 
 
 def test_cli_exit_status_3_one_line(fake_algo, tmp_path, capsys):

@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     from jax.sharding import PartitionSpec as P
     from jaxrl import agents
-    from jaxrl.run import RunSpec, train_run
+    from jaxrl.driver import RunSpec, train_run
 
     assert len(jax.devices()) == 4, jax.devices()
     module, _ = agents.get("ppo")
@@ -103,9 +103,9 @@ def test_plan_errors_are_one_line():
         parallel.plan(4, batch=6, available=four)
     with pytest.raises(ConfigError, match="only 4 are visible"):
         parallel.plan(8, batch=8, available=four)
-    with pytest.raises(ConfigError, match="envpool runs on one device"):
-        parallel.plan(2, batch=8, backend="envpool", available=four)
-    pl = parallel.plan("all", batch=8, backend="envpool", available=four, stream=False)
+    with pytest.raises(ConfigError, match="runs on one device"):
+        parallel.plan(2, batch=8, shardable=False, available=four)
+    pl = parallel.plan("all", batch=8, shardable=False, available=four, stream=False)
     assert pl.num_devices == 1 and pl.mesh is None and pl.note is None  # silent: the common CPU case
     assert parallel.plan("all", batch=7, available=four, stream=False).num_devices == 1
     assert parallel.plan(1, batch=8, available=four).jit_kwargs(2) == {}
@@ -132,9 +132,9 @@ def test_distributed_args_from_environment():
 def test_cli_devices_flag_reaches_the_spec():
     from jaxrl.commands.train import parse
 
-    spec, _ = parse(["ppo", "--devices", "2", "--out", "/tmp/unused-jaxrl-test"])
+    spec, *_ = parse(["ppo", "--devices", "2", "--out", "/tmp/unused-jaxrl-test"])
     assert spec.devices == 2
-    spec, _ = parse(["ppo", "--out", "/tmp/unused-jaxrl-test"])
+    spec, *_ = parse(["ppo", "--out", "/tmp/unused-jaxrl-test"])
     assert spec.devices == "all"
     with pytest.raises(ConfigError, match="devices"):
         parse(["ppo", "--devices", "zero", "--out", "/tmp/unused-jaxrl-test"])
@@ -179,7 +179,7 @@ def test_single_seed_ppo_through_parallel_vmap_matches_jax_vmap():
 
     from jaxrl import envs
     from jaxrl.agents import ppo
-    from jaxrl.agents.base import make_train
+    from jaxrl.core.program import make_train
 
     cfg = ppo.Config(num_envs=4, num_steps=16, num_minibatches=2, num_epochs=2, total_steps=16 * 4 * 6)
     agent = ppo.make_agent(cfg, envs.make("gymnax:CartPole-v1", num_envs=4))

@@ -8,7 +8,7 @@ import pytest
 
 import jaxrl.envs as envs
 from jaxrl.agents import ppo
-from jaxrl.agents.base import make_train
+from jaxrl.core.program import make_train
 from jaxrl.config import ConfigError
 
 
@@ -107,7 +107,7 @@ def test_ppo_picks_a_torso_for_image_observations(env_id, torso, kw):
     agent = ppo.make_agent(cfg, env)
     state, m = jax.jit(make_train(agent, 2))(jax.random.PRNGKey(0))
     assert np.isfinite(np.asarray(m["loss"])).all()
-    n_params = state.params.shape[0]
+    n_params = sum(x.size for x in jax.tree_util.tree_leaves(state.params))
     assert (n_params > 1_000_000) == (torso == "nature_cnn"), n_params  # the CNN's 3136x512 dense layer
 
 

@@ -4,7 +4,6 @@ import json
 
 import jax
 import jax.numpy as jnp
-import pytest
 
 from jaxrl import agents, envs, profiling
 from jaxrl.cli import main
@@ -13,7 +12,7 @@ TINY = ["--num-envs", "2", "--num-steps", "8", "--num-minibatches", "2", "--num-
 
 
 def _compiled_chunk_text(env_id):
-    from jaxrl.run import make_chunk
+    from jaxrl.core.program import empty_accumulator, make_chunk
 
     module, _ = agents.get("ppo")
     cfg = module.Config(num_envs=2, num_steps=8, num_minibatches=2, num_epochs=1, total_steps=64)
@@ -22,9 +21,11 @@ def _compiled_chunk_text(env_id):
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
     hp = {k: jnp.full((2,), v, jnp.float32) for k, v in cfg.hparams().items()}
     init = jax.jit(jax.vmap(agent.init))
-    chunk = jax.jit(jax.vmap(make_chunk(agent, 2)), donate_argnums=0)
+    chunk = jax.jit(jax.vmap(make_chunk(agent), in_axes=(0, 0, 0, None, None)), donate_argnums=0)
     state = jax.eval_shape(init, keys, hp)
-    return init.lower(keys, hp).compile().as_text(), chunk.lower(state, hp).compile().as_text()
+    acc = jax.eval_shape(jax.vmap(lambda k: empty_accumulator(agent)), keys)
+    return (init.lower(keys, hp).compile().as_text(),
+            chunk.lower(state, acc, hp, jnp.int32(2), jnp.int32(0)).compile().as_text())
 
 
 def test_gymnax_training_program_has_no_host_round_trips():

@@ -6,10 +6,10 @@ import optax
 import pytest
 
 import jaxrl.envs as E
-from jaxrl import losses
 from jaxrl.agents import reinforce
-from jaxrl.agents._episodes import rollout_episodes
-from jaxrl.agents.base import make_train
+from jaxrl.networks import distributions
+from jaxrl.core.episodes import rollout_episodes
+from jaxrl.core.program import make_train
 from jaxrl.config import ConfigError
 from jaxrl.returns import discounted_returns
 
@@ -53,7 +53,7 @@ def _fixed_batch():
 def _grad_variance(net, params, x, a, adv):
     """Total variance (trace of the covariance) of per-sample policy gradients grad log pi(a|s) * adv."""
     def g(xi, ai, advi):
-        lp = lambda p: losses.categorical_log_prob(net.apply(p, xi[None])[0], ai[None])[0] * advi  # noqa: E731
+        lp = lambda p: distributions.categorical_log_prob(net.apply(p, xi[None])[0], ai[None])[0] * advi  # noqa: E731
         return jax.flatten_util.ravel_pytree(jax.grad(lp)(params))[0]
 
     gs = jax.vmap(g)(x, a, adv)

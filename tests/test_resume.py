@@ -14,7 +14,7 @@ import pytest
 from _small_runs import ENV, SMALL_FLAGS, cli_env, read_rows, small_spec
 from jaxrl.checkpoint import list_checkpoints
 from jaxrl.config import ConfigError
-from jaxrl.run import Interrupted, spec_from_run_dir, train_run
+from jaxrl.driver import Interrupted, from_run_dir, train_run
 
 
 def _strip_wall(rows):
@@ -43,10 +43,12 @@ def test_interrupted_then_resumed_is_bit_exact(uninterrupted, tmp_path):
     assert e.value.exit_code == 128 + signal.SIGTERM
     assert "update 6 of 16" in str(e.value) and "--resume" in str(e.value)
     assert list_checkpoints(out)[-1].name == "ckpt-000000000006.npz"
-    assert not (out / "summary.json").exists()
+    stopped = json.loads((out / "summary.json").read_text())
+    assert stopped["finished"] is False and stopped["stopped_by"] == "SIGTERM" and stopped["updates"] == 6
+    assert len(stopped["eval_return"]) == 2  # the policy as it was when the run stopped
     assert max(int(r["update"]) for r in read_rows(out / "metrics.csv")) == 6
 
-    resumed = train_run(spec_from_run_dir(str(out)), progress=False)
+    resumed = train_run(from_run_dir(str(out)), progress=False)
     assert resumed["resumed_from_update"] == 6
     _assert_same_state(resumed["_state"], ref["_state"])
     assert _strip_wall(read_rows(out / "metrics.csv")) == _strip_wall(read_rows(full / "metrics.csv"))
@@ -64,7 +66,7 @@ def test_rows_after_the_last_checkpoint_are_replayed_not_duplicated(uninterrupte
     assert last.name == "ckpt-000000000016.npz"
     last.unlink()
     assert list_checkpoints(out)[-1].name == "ckpt-000000000015.npz"
-    resumed = train_run(spec_from_run_dir(str(out)), progress=False)
+    resumed = train_run(from_run_dir(str(out)), progress=False)
     assert resumed["resumed_from_update"] == 15
     rows = read_rows(out / "metrics.csv")
     assert [int(r["update"]) for r in rows] == [u for u in range(1, 17) for _ in range(2)]
@@ -72,11 +74,43 @@ def test_rows_after_the_last_checkpoint_are_replayed_not_duplicated(uninterrupte
     _assert_same_state(resumed["_state"], ref["_state"])
 
 
+@pytest.fixture(scope="module")
+def coarse(tmp_path_factory):
+    """The same run with logging points every 4 updates (1024 env steps)."""
+    out = tmp_path_factory.mktemp("coarse") / "full"
+    return out, train_run(small_spec(out, log_every=1024), progress=False)
+
+
+def test_a_stop_inside_a_logging_interval_resumes_bit_exact(coarse, tmp_path):
+    full, ref = coarse
+    out = tmp_path / "mid"
+    with pytest.raises(Interrupted):
+        train_run(small_spec(out, log_every=1024), progress=False, stop_after=6)  # between points 4 and 8
+    assert [int(r["update"]) for r in read_rows(out / "metrics.csv")] == [4, 4]
+    resumed = train_run(from_run_dir(str(out)), progress=False)
+    _assert_same_state(resumed["_state"], ref["_state"])
+    assert _strip_wall(read_rows(out / "metrics.csv")) == _strip_wall(read_rows(full / "metrics.csv"))
+
+
+def test_max_minutes_stops_cleanly_and_resume_finishes_the_run(uninterrupted, tmp_path):
+    full, ref = uninterrupted
+    out = tmp_path / "budget"
+    stopped = train_run(small_spec(out, max_minutes=1e-9), progress=False)  # spent after the first chunk
+    assert stopped["finished"] is False and stopped["stopped_by"] == "max_minutes" and stopped["updates"] < 16
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["finished"] is False and len(on_disk["eval_return"]) == 2
+    assert int(list_checkpoints(out)[-1].stem.split("-")[1]) == stopped["updates"]
+    resumed = train_run(from_run_dir(str(out)), progress=False)
+    assert resumed["finished"] is True
+    _assert_same_state(resumed["_state"], ref["_state"])
+    assert _strip_wall(read_rows(out / "metrics.csv")) == _strip_wall(read_rows(full / "metrics.csv"))
+
+
 def test_resume_refuses_a_finished_run(uninterrupted):
     full, _ = uninterrupted
     before = (full / "metrics.csv").read_bytes()
     with pytest.raises(ConfigError, match="already finished"):
-        train_run(spec_from_run_dir(str(full)), progress=False)
+        train_run(from_run_dir(str(full)), progress=False)
     assert (full / "metrics.csv").read_bytes() == before
 
 
@@ -102,7 +136,7 @@ def test_sigterm_saves_and_cli_resume_finishes(tmp_path):
     assert p.returncode == 143, err
     assert "Traceback" not in err and "stopped: SIGTERM" in err
     ckpts = list_checkpoints(out)
-    assert ckpts and not (out / "summary.json").exists()
+    assert ckpts and json.loads((out / "summary.json").read_text())["finished"] is False
     saved_update = int(ckpts[-1].stem.split("-")[1])
     assert max(int(r["update"]) for r in read_rows(out / "metrics.csv")) == saved_update
 

@@ -7,7 +7,7 @@ import pytest
 import jaxrl.envs as E
 from jaxrl.agents import q_learning as ql
 from jaxrl.agents import value_iteration as vi
-from jaxrl.agents.base import make_train
+from jaxrl.core.program import make_train
 from jaxrl.config import ConfigError
 
 GAMMA = 0.9

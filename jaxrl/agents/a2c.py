@@ -18,20 +18,19 @@ Discrete (categorical) and continuous (diagonal Gaussian) actions, as in PPO.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import optax
 
 from jaxrl import losses
-from jaxrl.agents.base import Agent, episode_metrics, explained_variance
-from jaxrl.agents.ppo import _policy
 from jaxrl.config import Config, ConfigError, field
-from jaxrl.envs.core import Env
+from jaxrl.core import onpolicy
+from jaxrl.core.agent import Agent, explained_variance
+from jaxrl.core.optim import gradient_step, optimizer, schedule
 from jaxrl.networks import MLP, ActorCritic, orthogonal
-from jaxrl.returns import gae
+from jaxrl.networks.distributions import head_for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +55,9 @@ class Config(Config):
 
     def check(self):
         batch = self.num_envs * self.num_steps
+        if self.normalize_advantages and batch < 2:
+            raise ConfigError("normalize_advantages", "a rollout of one transition has nothing to normalise "
+                                                      "against; raise num_envs or num_steps, or turn it off")
         if self.total_steps < batch:
             raise ConfigError("total_steps", f"{self.total_steps} is less than one rollout "
                                              f"(num_envs * num_steps = {batch}); raise total_steps")
@@ -88,82 +90,64 @@ class State(NamedTuple):
     update: jax.Array
 
 
-class Rollout(NamedTuple):
-    obs: Any
-    action: jax.Array
-    value: jax.Array
-    reward: jax.Array
-    terminated: jax.Array
-    done: jax.Array
-    final_obs: Any
+def a2c_loss(params, batch, hp, apply: Callable, head):
+    """``policy_gradient_loss + vf_coef * 0.5 (V - target)^2 - ent_coef * H``; batch ``(obs, action, adv, target)``."""
+    obs, action, adv, target = batch
+    dist, value = apply(params, obs)
+    pg = losses.policy_gradient_loss(head.log_prob(dist, action), adv)
+    v_loss = 0.5 * ((value - target) ** 2).mean()
+    ent = head.entropy(dist).mean()
+    total = pg + hp["vf_coef"] * v_loss - hp["ent_coef"] * ent
+    return total, {"loss": total, "policy_loss": pg, "value_loss": v_loss, "entropy": ent}
 
 
-def make_agent(config: Config, env: Env) -> Agent:
+def make_agent(config: Config, env) -> Agent:
     config.validate()
     spec = env.spec
     continuous = not spec.discrete
-    action_dim = spec.action_space.dim if continuous else spec.action_space.n
+    head = head_for(spec.action_space)
     net_cls = SharedActorCritic if config.torso == "shared" else ActorCritic
-    net = net_cls(action_dim, continuous, (config.hidden,) * config.layers, config.activation)
-    sample, logp_fn, entropy_fn = _policy(spec, continuous)
+    net = net_cls(head.action_dim, continuous, (config.hidden,) * config.layers, config.activation)
     batch = config.num_envs * config.num_steps
     num_updates = config.total_steps // batch
-    if continuous:
-        low, high = jnp.asarray(spec.action_space.low), jnp.asarray(spec.action_space.high)
 
-    def lr_at(hp, count):
-        return hp["lr"] * (1.0 - count / num_updates) if config.anneal_lr else hp["lr"]
+    def apply(params, obs):
+        pi, v, log_std = net.apply(params, obs)
+        return ((pi, log_std) if continuous else pi), v
 
-    def make_tx(hp):
-        if config.optimizer == "rmsprop":
-            opt = optax.rmsprop(lambda c: lr_at(hp, c), decay=0.99, eps=1e-5)
-        else:
-            opt = optax.adam(lambda c: lr_at(hp, c), eps=1e-5)
-        return optax.chain(optax.clip_by_global_norm(hp["max_grad_norm"]), opt)
+    policy = onpolicy.Policy(lambda p, obs, memory, noise: (*apply(p, obs), memory), head,
+                             lambda p, obs, memory=(): apply(p, obs)[1])
+
+    def tx(hp):
+        return optimizer(hp["lr"], total_steps=num_updates, anneal=config.anneal_lr, max_grad_norm=hp["max_grad_norm"],
+                         kind=config.optimizer, eps=1e-5)
 
     def init(key, hp):
         k_net, k_env, k_state = jax.random.split(key, 3)
         params = net.init(k_net, jnp.zeros(spec.obs_shape, spec.obs_dtype))
         env_state, ts = env.reset(k_env)
-        return State(params, make_tx(hp).init(params), env_state, ts.obs, k_state, jnp.zeros((), jnp.int32))
-
-    def env_step(carry, key):
-        params, env_state, obs = carry
-        k_act, k_env = jax.random.split(key)
-        out = net.apply(params, obs)
-        action = sample(k_act, out)
-        env_state, ts = env.step(env_state, jnp.clip(action, low, high) if continuous else action, k_env)
-        tr = Rollout(obs, action, out[1], ts.reward, ts.terminated, ts.done, ts.final_obs)
-        return (params, env_state, ts.obs), (tr, episode_metrics(ts))
-
-    def loss_fn(params, obs, action, adv, target, hp):
-        out = net.apply(params, obs)
-        pg = losses.policy_gradient_loss(logp_fn(out, action), adv)
-        v_loss = 0.5 * ((out[1] - target) ** 2).mean()
-        ent = entropy_fn(out).mean()
-        total = pg + hp["vf_coef"] * v_loss - hp["ent_coef"] * ent
-        return total, {"loss": total, "policy_loss": pg, "value_loss": v_loss, "entropy": ent}
+        return State(params, tx(hp).init(params), env_state, ts.obs, k_state, jnp.zeros((), jnp.int32))
 
     def update(state: State, hp):
         key, k_roll = jax.random.split(state.key)
-        (_, env_state, obs), (traj, ep) = jax.lax.scan(
-            env_step, (state.params, state.env_state, state.obs), jax.random.split(k_roll, config.num_steps))
-        next_value = net.apply(state.params, traj.final_obs)[1]
+        env_state, obs, _, traj, ep = onpolicy.rollout(env, policy, state.params, state.env_state, state.obs, (),
+                                                       k_roll, config.num_steps)
         lam = 1.0 if config.returns == "nstep" else hp["gae_lambda"]
-        adv = gae(traj.reward, traj.value, next_value, traj.terminated, traj.done, hp["gamma"], lam)
-        target = adv + traj.value
+        adv, target = onpolicy.advantages(traj, onpolicy.bootstrap_values(policy, state.params, traj),
+                                          hp["gamma"], lam)
         if config.normalize_advantages:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        flat = lambda x: x.reshape((batch,) + x.shape[2:])  # noqa: E731
-        grads, stats = jax.grad(loss_fn, has_aux=True)(
-            state.params, flat(traj.obs), flat(traj.action), flat(adv), flat(target), hp)
-        updates, opt_state = make_tx(hp).update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        metrics = dict(stats)
-        metrics.update({k: v.sum() for k, v in ep.items()})
+            adv = onpolicy.normalize(adv.reshape(-1)).reshape(adv.shape)
+        flat = jax.tree_util.tree_map(lambda x: x.reshape((batch,) + x.shape[2:]), (traj.obs, traj.action, adv, target))
+        params, opt_state, _, stats, grad_norm = gradient_step(lambda p: a2c_loss(p, flat, hp, apply, head), tx(hp),
+                                                               state.params, state.opt_state)
+        metrics = dict(stats, **ep)
         metrics["explained_variance"] = explained_variance(traj.value, target)
-        metrics["grad_norm"] = optax.tree.norm(grads)
-        metrics["lr"] = jnp.asarray(lr_at(hp, state.update))
+        metrics["grad_norm"] = grad_norm
+        metrics["lr"] = schedule(hp["lr"], num_updates, config.anneal_lr)(state.update)
         return State(params, opt_state, env_state, obs, key, state.update + 1), metrics
 
-    return Agent(config, init, update, num_updates, batch)
+    def act(state: State, obs, key=None):
+        """Greedy action: argmax of the logits, or the Gaussian mean clipped to the action box."""
+        return head.to_env(head.mode(apply(state.params, obs)[0]))
+
+    return Agent(config, init, update, act, num_updates, batch)

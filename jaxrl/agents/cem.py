@@ -15,29 +15,29 @@ One ``update`` (a "batch"):
 compete again with the new episodes (percentile and training set are over both); needed on
 FrozenLake, where successes are rare.  Shapes are static: the carried set is a ``[T, C]`` buffer
 with a validity mask.  The budget is ``iterations`` (batches); ``steps_per_update`` counts the
-simulated env steps of a batch, ``num_envs * max_steps``.
+simulated env steps of a batch, ``num_envs * max_steps`` (``total_steps`` may set the budget instead).
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxrl import losses
-from jaxrl.agents._episodes import (PolicyMLP, discrete_obs_size, encode_obs, episode_limit, episode_sums,
-                                    rollout_episodes)
-from jaxrl.agents.base import Agent
-from jaxrl.config import Config, field
+from jaxrl.config import ConfigError, field
+from jaxrl.core.agent import Agent, episode_sums
+from jaxrl.core.episodes import (IterationConfig, PolicyMLP, discrete_obs_size, encode_obs, episode_limit,
+                                 rollout_episodes)
 from jaxrl.envs.core import Env, require_discrete
+from jaxrl.networks.distributions import categorical_entropy, categorical_log_prob
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(Config):
+class Config(IterationConfig):
+    iterations: int = field(0, low=0, help="batches per seed (0: from total_steps, else 60)")
     num_envs: int = field(16, low=1, help="episodes per batch (played in parallel envs)")
-    iterations: int = field(60, low=1, help="batches per seed")
     percentile: float = field(70.0, traced=True, low=0.0, high=100.0, help="elite: score at or above this percentile")
     gamma: float = field(1.0, traced=True, low=0.0, high=1.0, help="discount of the episode score")
     keep_elites: int = field(0, low=0, help="elite episodes carried over to the next batch (0: none)")
@@ -48,6 +48,13 @@ class Config(Config):
     layers: int = field(1, low=1, high=8, help="hidden layers")
     activation: str = field("relu", choices=("tanh", "relu", "gelu"), help="hidden activation")
     num_states: int = field(0, low=0, help="size of an integer observation space (one-hot); 0 = infer")
+    default_iterations: ClassVar[int] = 60
+
+    def check(self):
+        super().check()
+        if self.num_envs + self.keep_elites < 2:
+            raise ConfigError("num_envs", "one episode per batch can never be an elite (an elite must beat the "
+                                          "worst score of its batch); use at least 2 episodes per batch")
 
 
 class Elites(NamedTuple):
@@ -94,8 +101,8 @@ def make_agent(config: Config, env: Env) -> Agent:
 
     def loss_fn(params, x, action, w):
         logits = net.apply(params, x)
-        ce = -(losses.categorical_log_prob(logits, action) * w).sum() / jnp.maximum(w.sum(), 1.0)
-        ent = (losses.categorical_entropy(logits) * w).sum() / jnp.maximum(w.sum(), 1.0)
+        ce = -(categorical_log_prob(logits, action) * w).sum() / jnp.maximum(w.sum(), 1.0)
+        ent = (categorical_entropy(logits) * w).sum() / jnp.maximum(w.sum(), 1.0)
         return ce, ent
 
     def update(state: State, hp):
@@ -140,4 +147,8 @@ def make_agent(config: Config, env: Env) -> Agent:
         })
         return State(params, opt_state, elites, key), metrics
 
-    return Agent(config, init, update, config.iterations, N * T)
+    def act(state: State, obs, key=None):
+        """The most likely action."""
+        return jnp.argmax(net.apply(state.params, features(obs)), -1)
+
+    return Agent(config, init, update, act, config.num_updates(N * T), N * T)

@@ -18,23 +18,23 @@ generation, ``(population + 1) * num_envs * max_steps``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxrl.agents._episodes import episode_limit, episode_sums, evaluate_population, flat_policy
-from jaxrl.agents.base import Agent
-from jaxrl.config import Config, ConfigError, field
+from jaxrl.config import ConfigError, field
+from jaxrl.core.agent import Agent, episode_sums
+from jaxrl.core.episodes import IterationConfig, episode_limit, evaluate_population, flat_policy
 from jaxrl.envs.core import Env
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(Config):
+class Config(IterationConfig):
+    iterations: int = field(0, low=0, help="generations per seed (0: from total_steps, else 50)")
     population: int = field(32, low=2, help="perturbations per generation (mirrored pairs, so even)")
     num_envs: int = field(1, low=1, help="episodes per member per generation")
-    iterations: int = field(50, low=1, help="generations per seed")
     sigma: float = field(0.1, traced=True, low=0.0, low_open=True, help="perturbation std")
     lr: float = field(0.03, traced=True, low=0.0, low_open=True, help="Adam learning rate")
     weight_decay: float = field(0.005, traced=True, low=0.0, help="L2 coefficient added to the ascent step")
@@ -44,7 +44,10 @@ class Config(Config):
     activation: str = field("tanh", choices=("tanh", "relu", "gelu"), help="hidden activation")
     num_states: int = field(0, low=0, help="size of an integer observation space (one-hot); 0 = infer")
 
+    default_iterations: ClassVar[int] = 50
+
     def check(self):
+        super().check()
         if self.population % 2:
             raise ConfigError("population", f"must be even (mirrored pairs); got {self.population}")
 
@@ -107,4 +110,9 @@ def make_agent(config: Config, env: Env) -> Agent:
         })
         return State(theta, opt_state, key), metrics
 
-    return Agent(config, init, update, config.iterations, (config.population + 1) * E * T)
+    def act(state: State, obs, key=None):
+        """The deterministic policy of the current parameters (the distribution's mean)."""
+        return policy.act(state.theta, obs)
+
+    steps = (config.population + 1) * E * T
+    return Agent(config, init, update, act, config.num_updates(steps), steps)

@@ -19,23 +19,23 @@ optimistic, selected figure) and ``population_return`` the mean.  The budget is 
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jaxrl.agents._episodes import episode_limit, episode_sums, evaluate_population, flat_policy
-from jaxrl.agents.base import Agent
-from jaxrl.config import Config, ConfigError, field
+from jaxrl.config import ConfigError, field
+from jaxrl.core.agent import Agent, episode_sums
+from jaxrl.core.episodes import IterationConfig, episode_limit, evaluate_population, flat_policy
 from jaxrl.envs.core import Env
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(Config):
+class Config(IterationConfig):
+    iterations: int = field(0, low=0, help="generations per seed (0: from total_steps, else 20)")
     population: int = field(50, low=2, help="members per generation")
     parents: int = field(10, low=1, help="fittest members that breed the next generation (truncation)")
     num_envs: int = field(1, low=1, help="episodes per member per generation")
-    iterations: int = field(20, low=1, help="generations per seed")
     sigma: float = field(0.02, traced=True, low=0.0, low_open=True, help="mutation std")
     max_steps: int = field(0, low=0, help="episode step limit inside the rollout; 0 = the env's limit")
     hidden: int = field(32, low=1, help="units per hidden layer")
@@ -43,7 +43,10 @@ class Config(Config):
     activation: str = field("relu", choices=("tanh", "relu", "gelu"), help="hidden activation")
     num_states: int = field(0, low=0, help="size of an integer observation space (one-hot); 0 = infer")
 
+    default_iterations: ClassVar[int] = 20
+
     def check(self):
+        super().check()
         if self.parents > self.population:
             raise ConfigError("parents", f"{self.parents} exceeds population {self.population}; "
                                          f"lower parents or raise population")
@@ -92,4 +95,8 @@ def make_agent(config: Config, env: Env) -> Agent:
         })
         return State(population, key), metrics
 
-    return Agent(config, init, update, config.iterations, P * E * T)
+    def act(state: State, obs, key=None):
+        """The policy of member 0: the elite carried over from the last generation."""
+        return policy.act(state.population[0], obs)
+
+    return Agent(config, init, update, act, config.num_updates(P * E * T), P * E * T)

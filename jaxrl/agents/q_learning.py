@@ -7,7 +7,7 @@ As in Lapan, *Deep RL Hands-On*, ch. 6, one ``update`` (an iteration) is
    ``Q(s,a) <- Q(s,a) + alpha (r + gamma (1 - terminated) max_a' Q(s',a') - Q(s,a))``; the
    transitions of the ``num_envs`` envs are applied one after another (a scan), so two envs
    visiting the same pair make two exact updates;
-2. ``eval_episodes`` episodes of the greedy policy, which are the reported episodes (FrozenLake's
+2. ``test_episodes`` episodes of the greedy policy, which are the reported episodes (FrozenLake's
    return is the success rate); they do not update Q and are not counted in ``steps_per_update``.
 
 Truncated episodes bootstrap from ``final_obs``; terminal ones do not.
@@ -22,14 +22,14 @@ seeds here the median is about 6,400 iterations and 1,860 is near the 5th percen
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jaxrl.agents._episodes import episode_limit, tabular_sizes, episode_sums, play_episodes
-from jaxrl.agents.base import Agent
-from jaxrl.config import Config, ConfigError, field
+from jaxrl.config import ConfigError, field
+from jaxrl.core.agent import Agent, episode_sums
+from jaxrl.core.episodes import IterationConfig, episode_limit, play_episodes, tabular_sizes
 from jaxrl.envs.core import Env
 
 
@@ -37,20 +37,24 @@ DEFAULT_ENV = "gymnax:FrozenLake-misc"
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(Config):
+class Config(IterationConfig):
+    iterations: int = field(0, low=0, help="iterations per seed (0: from total_steps, else 3000)")
     num_envs: int = field(1, low=1, help="envs of behaviour play")
     steps_per_iteration: int = field(1, low=1, help="behaviour steps per env per iteration")
-    iterations: int = field(3000, low=1, help="iterations per seed")
     alpha: float = field(0.2, traced=True, low=0.0, high=1.0, low_open=True, help="learning rate of the table")
     gamma: float = field(0.9, traced=True, low=0.0, high=1.0, help="discount")
     epsilon: float = field(1.0, traced=True, low=0.0, high=1.0, help="behaviour epsilon (1: uniformly random)")
-    eval_episodes: int = field(20, low=1, help="greedy episodes played after each iteration")
+    test_episodes: int = field(20, low=1, help="greedy test episodes played after each iteration (the reported "
+                                               "episodes)")
     max_steps: int = field(0, low=0, help="step limit of evaluation episodes; 0 = the env's limit")
     num_states: int = field(0, low=0, help="number of states; 0 = infer from the env (FrozenLake: 16, or 64 with map_name=8x8)")
 
+    default_iterations: ClassVar[int] = 3000
+
     def check(self):
-        if self.eval_episodes % self.num_envs:
-            raise ConfigError("eval_episodes", f"{self.eval_episodes} is not a multiple of num_envs = {self.num_envs}")
+        super().check()
+        if self.test_episodes % self.num_envs:
+            raise ConfigError("test_episodes", f"{self.test_episodes} is not a multiple of num_envs = {self.num_envs}")
 
 
 class State(NamedTuple):
@@ -96,9 +100,14 @@ def make_agent(config: Config, env: Env) -> Agent:
 
         (q, env_state, obs), td = jax.lax.scan(step, (state.q, state.env_state, state.obs),
                                                jax.random.split(k_play, config.steps_per_iteration))
-        ep = play_episodes(env, lambda o, _: jnp.argmax(q[o], -1), k_eval, T, config.eval_episodes)
+        ep = play_episodes(env, lambda o, _: jnp.argmax(q[o], -1), k_eval, T, config.test_episodes)
         metrics = episode_sums(ep.ret, ep.length)
         metrics.update({"td_error": td.mean(), "q_mean": q.mean(), "q_max": q.max()})
         return State(q, env_state, obs, key), metrics
 
-    return Agent(config, init, update, config.iterations, N * config.steps_per_iteration)
+    def act(state: State, obs, key=None):
+        """The greedy action of the table."""
+        return jnp.argmax(state.q[obs], -1)
+
+    steps = N * config.steps_per_iteration
+    return Agent(config, init, update, act, config.num_updates(steps), steps)

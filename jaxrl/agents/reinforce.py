@@ -1,7 +1,7 @@
 """REINFORCE: Monte-Carlo policy gradient (Williams 1992), with an optional baseline.
 
 One ``update`` plays ``num_envs`` whole episodes from reset (batched, a masked ``lax.scan`` of
-``max_steps`` steps, see :mod:`jaxrl.agents._episodes`), computes the reward-to-go
+``max_steps`` steps, see :mod:`jaxrl.core.episodes`), computes the reward-to-go
 ``G_t = sum_k gamma^k r_{t+k}`` of every step, and takes one gradient step on
 
     - mean_t [ log pi(a_t|s_t) (G_t - b_t) ] - ent_coef * mean_t H[pi(.|s_t)]
@@ -14,34 +14,33 @@ over the valid steps of the batch.  Baselines ``b_t``:
 * ``value``: a learned V(s_t), regressed onto G_t with weight ``vf_coef`` (separate network).
 
 Episodes cut at ``max_steps`` (only if it is set below the env limit) are treated as if they
-ended there. The budget is ``iterations`` (updates); ``steps_per_update`` is the number of env
-steps simulated per update, ``num_envs * max_steps``; the steps that belong to episodes are
-reported as ``env_steps_sum``.
+ended there. The budget is ``iterations`` (updates) or ``total_steps``; the env steps of an update
+are those simulated, ``num_envs * max_steps`` (masked steps after an episode's end included); the
+steps that belong to episodes are reported as ``env_steps_sum``.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxrl import losses
-from jaxrl.agents._episodes import (discrete_obs_size, encode_obs, episode_limit, episode_sums,
-                                    masked_explained_variance, rollout_episodes)
-from jaxrl.agents.base import Agent
-from jaxrl.config import Config, field
+from jaxrl.config import field
+from jaxrl.core.agent import Agent, episode_sums, explained_variance
+from jaxrl.core.episodes import IterationConfig, discrete_obs_size, encode_obs, episode_limit, rollout_episodes
 from jaxrl.envs.core import Env, require_discrete
 from jaxrl.networks import ActorCritic
+from jaxrl.networks.distributions import categorical_entropy, categorical_log_prob
 from jaxrl.returns import discounted_returns
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(Config):
+class Config(IterationConfig):
+    iterations: int = field(0, low=0, help="updates (batches of episodes) per seed (0: from total_steps, else 150)")
     num_envs: int = field(4, low=1, help="episodes per update (played in parallel envs)")
     max_steps: int = field(0, low=0, help="episode step limit inside the rollout; 0 = the env's limit")
-    iterations: int = field(150, low=1, help="updates (batches of episodes) per seed")
     lr: float = field(0.01, traced=True, low=0.0, low_open=True, help="Adam learning rate")
     gamma: float = field(0.99, traced=True, low=0.0, high=1.0, help="discount of the reward-to-go")
     baseline: str = field("none", choices=("none", "mean", "value"), help="baseline subtracted from the return")
@@ -53,6 +52,7 @@ class Config(Config):
     layers: int = field(1, low=1, high=8, help="hidden layers of the policy (and value) network")
     activation: str = field("relu", choices=("tanh", "relu", "gelu"), help="hidden activation")
     num_states: int = field(0, low=0, help="size of an integer observation space (one-hot); 0 = infer")
+    default_iterations: ClassVar[int] = 150
 
 
 class State(NamedTuple):
@@ -89,9 +89,9 @@ def make_agent(config: Config, env: Env) -> Agent:
     def loss_fn(params, x, action, adv, ret, mask, hp):
         logits, value, _ = net.apply(params, x)
         w = mask / jnp.maximum(mask.sum(), 1.0)
-        logp = losses.categorical_log_prob(logits, action)
+        logp = categorical_log_prob(logits, action)
         pg = -(logp * jax.lax.stop_gradient(adv) * w).sum()
-        ent = (losses.categorical_entropy(logits) * w).sum()
+        ent = (categorical_entropy(logits) * w).sum()
         v_loss = 0.5 * (((value - ret) ** 2) * w).sum() if config.baseline == "value" else 0.0
         total = pg - hp["ent_coef"] * ent + hp["vf_coef"] * v_loss
         return total, {"loss": total, "policy_loss": pg, "value_loss": jnp.asarray(v_loss), "entropy": ent}
@@ -130,8 +130,13 @@ def make_agent(config: Config, env: Env) -> Agent:
         metrics["grad_norm"] = optax.tree.norm(grads)
         metrics["baseline"] = base.sum() / jnp.maximum(mask.sum(), 1.0)
         if config.baseline == "value":
-            metrics["explained_variance"] = masked_explained_variance(base, ret, mask)
+            metrics["explained_variance"] = explained_variance(base, ret, mask)
         new = State(params, opt_state, ret_mean, state.ret_count + 1.0, key, state.update + 1)
         return new, metrics
 
-    return Agent(config, init, update, config.iterations, config.num_envs * max_steps)
+    def act(state: State, obs, key=None):
+        """The most likely action."""
+        return jnp.argmax(net.apply(state.params, features(obs))[0], -1)
+
+    steps = config.num_envs * max_steps
+    return Agent(config, init, update, act, config.num_updates(steps), steps)

@@ -10,7 +10,7 @@ Lapan, *Deep RL Hands-On*, ch. 5, one ``update`` (an iteration):
 3. ``sweeps`` synchronous Bellman optimality sweeps (all states at once) on the table:
    ``mode="v"``:  ``V(s) <- max_a sum_s' P (R + gamma V(s'))``;
    ``mode="q"``:  ``Q(s,a) <- sum_s' P (R + gamma max_a' Q(s',a'))``;
-4. ``eval_episodes`` episodes of the greedy policy: the reported episodes (FrozenLake's return is
+4. ``test_episodes`` episodes of the greedy policy: the reported episodes (FrozenLake's return is
    the success rate).  With ``learn_from_eval`` (the default, as in the reference) their
    transitions also enter the model.  Evaluation steps are not counted in ``steps_per_update``.
 
@@ -21,14 +21,14 @@ transitions because the env resets after them (the transition into them is recor
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jaxrl.agents._episodes import episode_limit, tabular_sizes, episode_sums, play_episodes
-from jaxrl.agents.base import Agent
-from jaxrl.config import Config, ConfigError, field
+from jaxrl.config import ConfigError, field
+from jaxrl.core.agent import Agent, episode_sums
+from jaxrl.core.episodes import IterationConfig, episode_limit, play_episodes, tabular_sizes
 from jaxrl.envs.core import Env
 
 
@@ -36,23 +36,27 @@ DEFAULT_ENV = "gymnax:FrozenLake-misc"
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(Config):
+class Config(IterationConfig):
+    iterations: int = field(0, low=0, help="iterations per seed (0: from total_steps, else 100)")
     mode: str = field("v", choices=("v", "q"), help="iterate state values (v) or action values (q)")
     num_envs: int = field(1, low=1, help="envs of random play")
     random_steps: int = field(100, low=1, help="random env steps per iteration (over all envs)")
-    iterations: int = field(100, low=1, help="iterations per seed")
     gamma: float = field(0.9, traced=True, low=0.0, high=1.0, help="discount")
     sweeps: int = field(1, low=1, help="Bellman sweeps over all states per iteration")
-    eval_episodes: int = field(20, low=1, help="greedy episodes played after each iteration")
+    test_episodes: int = field(20, low=1, help="greedy test episodes played after each iteration (the reported "
+                                               "episodes)")
     learn_from_eval: bool = field(True, help="evaluation episodes also add to the model (as in the reference)")
     max_steps: int = field(0, low=0, help="step limit of evaluation episodes; 0 = the env's limit")
     num_states: int = field(0, low=0, help="number of states; 0 = infer from the env (FrozenLake: 16, or 64 with map_name=8x8)")
 
+    default_iterations: ClassVar[int] = 100
+
     def check(self):
+        super().check()
         if self.random_steps % self.num_envs:
             raise ConfigError("random_steps", f"{self.random_steps} is not a multiple of num_envs = {self.num_envs}")
-        if self.eval_episodes % self.num_envs:
-            raise ConfigError("eval_episodes", f"{self.eval_episodes} is not a multiple of num_envs = {self.num_envs}")
+        if self.test_episodes % self.num_envs:
+            raise ConfigError("test_episodes", f"{self.test_episodes} is not a multiple of num_envs = {self.num_envs}")
 
 
 class Model(NamedTuple):
@@ -92,6 +96,7 @@ def bellman_q(p, r, q, gamma):
 class State(NamedTuple):
     model: Model
     table: jax.Array  # V [S] (mode v) or Q [S, A] (mode q)
+    policy: jax.Array  # [S] int32: the greedy action of each state under the last table and model
     env_state: Any
     obs: jax.Array
     key: jax.Array
@@ -110,11 +115,12 @@ def make_agent(config: Config, env: Env) -> Agent:
         env_state, ts = env.reset(k_env)
         z = jnp.zeros((S, A, S), jnp.float32)
         table = jnp.zeros((S,) if config.mode == "v" else (S, A), jnp.float32)
-        return State(Model(z, z), table, env_state, ts.obs, k_state)
+        return State(Model(z, z), table, jnp.zeros((S,), jnp.int32), env_state, ts.obs, k_state)
 
     def greedy(table, p, r, gamma):
+        """[S] int32: argmax of the one-step lookahead (mode v) or of Q (mode q)."""
         q = q_from_v(p, r, table, gamma) if config.mode == "v" else table
-        return lambda obs, _: jnp.argmax(q[obs], -1)
+        return jnp.argmax(q, -1).astype(jnp.int32)
 
     def update(state: State, hp):
         key, k_play, k_eval = jax.random.split(state.key, 3)
@@ -130,7 +136,8 @@ def make_agent(config: Config, env: Env) -> Agent:
             play, (state.model, state.env_state, state.obs), jax.random.split(k_play, config.random_steps // N))
         p, r = model_from_counts(model)
         table = jax.lax.fori_loop(0, config.sweeps, lambda _, t: backup(p, r, t, hp["gamma"]), state.table)
-        ep = play_episodes(env, greedy(table, p, r, hp["gamma"]), k_eval, T, config.eval_episodes)
+        policy = greedy(table, p, r, hp["gamma"])
+        ep = play_episodes(env, lambda o, _: policy[o], k_eval, T, config.test_episodes)
         if config.learn_from_eval:
             model = model.record(ep.obs, ep.action, ep.reward, ep.next_obs, ep.mask.astype(jnp.float32))
         metrics = episode_sums(ep.ret, ep.length)
@@ -139,6 +146,10 @@ def make_agent(config: Config, env: Env) -> Agent:
             "pairs_tried": tried.mean(), "table_mean": table.mean(),
             "bellman_residual": jnp.abs(backup(p, r, table, hp["gamma"]) - table).max(),
         })
-        return State(model, table, env_state, obs, key), metrics
+        return State(model, table, policy, env_state, obs, key), metrics
 
-    return Agent(config, init, update, config.iterations, config.random_steps)
+    def act(state: State, obs, key=None):
+        """The greedy action under the last table and model."""
+        return state.policy[obs]
+
+    return Agent(config, init, update, act, config.num_updates(config.random_steps), config.random_steps)

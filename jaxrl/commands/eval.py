@@ -26,34 +26,32 @@ def add_arguments(p) -> None:
 def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0):
     """-> (spec, checkpoint meta, returns [batch, episodes] as NumPy)."""
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
     from jaxrl import agents, checkpoint, envs, parallel
     from jaxrl.evaluation import make_eval_env, make_evaluate
-    from jaxrl.run import spec_from_run_dir
+    from jaxrl.core.program import empty_accumulator, hparams_batch, seed_keys
+    from jaxrl.driver.spec import from_run_dir
 
     if episodes < 1:
         raise ConfigError("episodes", f"must be >= 1; got {episodes}")
     if max_steps < 0:
         raise ConfigError("max_steps", f"must be >= 0; got {max_steps}")
-    spec = spec_from_run_dir(run_dir, what="run_dir")
+    spec = from_run_dir(run_dir, what="run_dir")
     if not checkpoint.list_checkpoints(run_dir):
         raise ConfigError("run_dir", f"{run_dir} has no checkpoint ({checkpoint.CKPT_DIR}/ckpt-*.npz) to evaluate")
     module, _ = agents.get(spec.algo)
     batch = len(spec.sweep_points()) * spec.num_seeds
     env = envs.make(spec.env_id, num_envs=getattr(spec.config, "num_envs", 1), num_seeds=batch, **spec.env_options)
     agent = module.make_agent(spec.config, env)
-    if agent.act is None:
-        raise ConfigError("run_dir", f"{spec.algo} provides no greedy policy (Agent.act), so it cannot be evaluated")
     points = spec.sweep_points()
-    keys = jnp.concatenate([jax.random.split(jax.random.PRNGKey(spec.seed), spec.num_seeds)] * len(points))
-    hp = {k: jnp.asarray([p.get(k, getattr(spec.config, k)) for p in points for _ in range(spec.num_seeds)],
-                         jnp.float32) for k in spec.config.hparams()}
+    keys = seed_keys(spec.seed, spec.num_seeds, len(points))
+    hp = hparams_batch(spec.config, points, spec.num_seeds)
     template = jax.jit(parallel.vmap(agent.init))(keys, hp)
-    state, meta, _, _ = checkpoint.load_latest(run_dir, template)
-    evaluate = make_evaluate(make_eval_env(spec.env_id, episodes, batch, spec.env_options), agent.act,
-                             max_steps or None)
+    acc = jax.jit(parallel.vmap(lambda k: empty_accumulator(agent)))(keys)
+    restored, meta, _, _ = checkpoint.load_latest(run_dir, {"agent": template, "acc": acc})
+    state = restored["agent"]
+    evaluate = make_evaluate(make_eval_env(spec.env_id, episodes, batch, spec.env_options), agent, max_steps or None)
     eval_keys = jax.random.split(jax.random.PRNGKey(seed), batch)
     returns = jax.jit(parallel.vmap(evaluate))(state, eval_keys)
     return spec, meta, np.asarray(returns)

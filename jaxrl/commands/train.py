@@ -1,19 +1,21 @@
 """``jaxrl train ALGO --env ID [--field-name VALUE ...]``: train, with live progress and a results folder.
 
+``ALGO`` is a registered algorithm (``jaxrl train --help`` lists them), or a user's algorithm file
+(``path/to/my_algo.py``) or module (``my_package.my_algo``): see :mod:`jaxrl.agents`.
+
 Results folder (``--out``, default ``runs/ALGO-ENV-TIMESTAMP``):
 
 * ``config.json``   the algorithm, env, seeds, sweep and every config field;
-* ``metrics.csv``   one row per seed (and sweep point) per logging point: ``seed``, sweep columns,
-  ``update``, ``env_steps`` (per seed), ``wall_time``, ``episode_return``, ``episode_length`` and
-  every metric the agent reports;
+* ``metrics.csv``   one row per seed (and sweep point) per logging point (:mod:`jaxrl.driver.results`);
 * ``summary.json``  ``final_return`` (per seed: mean return of episodes finished in the last 5% of
-  training), ``eval_return`` (greedy episodes at the end), ``steps_per_second`` (all seeds,
-  excluding compilation), ``compile_seconds``;
+  training), ``eval_return`` (greedy episodes at the end, or where the run stopped),
+  ``steps_per_second`` (all seeds, excluding compilation), ``compile_seconds``, ``finished``;
 * ``checkpoints/``  the last two checkpoints (``--checkpoint-every``); ``jaxrl train --resume DIR``;
 * ``tensorboard/``  with ``--tensorboard``: one event-file run per seed and sweep value.
 
-Exit status: 0 done, 2 bad input (nothing written), 3 non-finite loss or parameter (NaN guard,
-last good checkpoint kept), 130/143 stopped by SIGINT/SIGTERM after saving a checkpoint.
+Exit status: 0 done (or stopped by ``--max-minutes``: resumable), 2 bad input (nothing written),
+3 non-finite loss or parameter (NaN guard, last good checkpoint kept), 130/143 stopped by
+SIGINT/SIGTERM after saving a checkpoint.
 """
 from __future__ import annotations
 
@@ -29,8 +31,56 @@ from jaxrl.config import ConfigError, coerce
 HELP = "train an algorithm (jaxrl train ALGO --help lists its fields)"
 CFG_PREFIX = "cfg__"  # dest of a config field whose name collides with a run option (flag --cfg-NAME)
 RAW_ARGV = True  # jaxrl.cli hands over the raw arguments: ``--resume DIR`` may come first
-COMMON = ("env", "num_seeds", "seed", "out", "sweep", "log_every", "experiment", "env_option", "quiet",
-          "eval_every", "eval_episodes", "checkpoint_every", "tensorboard", "memory_budget", "resume", "devices")
+RESUME_OPTIONS = ("--quiet", "--max-minutes", "--compile-cache")  # what --resume still takes
+
+
+def _int(name):
+    """argparse type: an integer in any form the config fields accept (``1e6``, ``1_000``, ``1000``)."""
+    def parse(value):
+        return coerce(int, value, name)
+    return parse
+
+
+def _number(name):
+    def parse(value):
+        return coerce(float, value, name)
+    return parse
+
+
+RUN_OPTIONS = [  # (flag, kwargs): the options every algorithm shares
+    ("--env", dict(help="environment id, e.g. gymnax:CartPole-v1, envpool:Pong-v5, or your own "
+                        "path/to/my_env.py:MyEnv (default: the algorithm's)")),
+    ("--num-seeds", dict(type=_int("num_seeds"), help="seeds trained in one vmapped program (default 1)")),
+    ("--seed", dict(type=_int("seed"), help="base PRNG seed (default 0)")),
+    ("--out", dict(help="results folder (default runs/ALGO-ENV-TIMESTAMP); never overwritten")),
+    ("--sweep", dict(action="append", metavar="FIELD=V1,V2",
+                     help="sweep a traced hyperparameter as a batch axis of the same program (repeatable, "
+                          "one field each)")),
+    ("--log-every", dict(type=_int("log_every"), help="env steps per seed between logging points "
+                                                      "(default 1%% of the run)")),
+    ("--experiment", dict(help="JSON file with algo, env, num_seeds and config; flags override it")),
+    ("--env-option", dict(action="append", metavar="KEY=VALUE",
+                          help="option passed to the env backend, e.g. episodic_life=false (repeatable)")),
+    ("--quiet", dict(action="store_true", help="no progress line")),
+    ("--eval-every", dict(type=_int("eval_every"), help="env steps per seed between greedy evaluations "
+                                                        "(default 10%% of the run; 0: off)")),
+    ("--eval-episodes", dict(type=_int("eval_episodes"), help="greedy episodes per seed per evaluation "
+                                                              "(default 10)")),
+    ("--checkpoint-every", dict(type=_int("checkpoint_every"), help="env steps per seed between checkpoints "
+                                "(default 10%% of the run; 0: only at the end and on a stop)")),
+    ("--tensorboard", dict(action="store_true", help="also write TensorBoard event files")),
+    ("--memory-budget", dict(type=_number("memory_budget"), metavar="GIB",
+                             help="refuse runs whose state exceeds this many GiB (default: the device's memory)")),
+    ("--max-minutes", dict(type=_number("max_minutes"), metavar="M",
+                           help="stop cleanly after M minutes of training (checkpoint, summary with eval_return); "
+                                "continue with --resume")),
+    ("--compile-cache", dict(metavar="DIR|off", help="persistent compilation cache folder (default "
+                                                     "~/.cache/jaxrl/xla; env JAXRL_COMPILE_CACHE), or off")),
+    ("--resume", dict(metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint")),
+    ("--devices", dict(metavar="all|N", help="shard seeds and sweep points over devices (default all; envpool "
+                                             "uses 1); multi-host: set JAXRL_COORDINATOR, see jaxrl.parallel")),
+]
+COMMON = tuple(flag[2:].replace("-", "_") for flag, _ in RUN_OPTIONS)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,29 +94,8 @@ def _algo_parser(algo: str, module, defaults: dict):
     p = Parser(prog=f"jaxrl train {algo}", description=(module.__doc__ or "").strip().splitlines()[0],
                argument_default=argparse.SUPPRESS, allow_abbrev=False)
     g = p.add_argument_group("run")
-    g.add_argument("--env", help=f"environment id (default {getattr(module, 'DEFAULT_ENV', 'gymnax:CartPole-v1')})")
-    g.add_argument("--num-seeds", type=int, help="seeds trained in one vmapped program (default 1)")
-    g.add_argument("--seed", type=int, help="base PRNG seed (default 0)")
-    g.add_argument("--out", help="results folder (default runs/ALGO-ENV-TIMESTAMP); never overwritten")
-    g.add_argument("--sweep", action="append", metavar="FIELD=V1,V2",
-                   help="sweep a traced hyperparameter as a batch axis of the same program (repeatable)")
-    g.add_argument("--log-every", type=int, help="env steps per seed between logging points (default 1%% of the run)")
-    g.add_argument("--experiment", help="JSON file with algo, env, num_seeds and config; flags override it")
-    g.add_argument("--env-option", action="append", metavar="KEY=VALUE",
-                   help="option passed to the env backend, e.g. episodic_life=false (repeatable)")
-    g.add_argument("--quiet", action="store_true", help="no progress line")
-    g.add_argument("--eval-every", type=int, help="env steps per seed between greedy evaluations "
-                                                  "(default 10%% of the run; 0: off)")
-    g.add_argument("--eval-episodes", type=int, help="greedy episodes per seed per evaluation (default 10)")
-    g.add_argument("--checkpoint-every", type=int, help="env steps per seed between checkpoints (default 10%% "
-                                                        "of the run; 0: only at the end and on SIGINT/SIGTERM)")
-    g.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
-    g.add_argument("--memory-budget", type=float, metavar="GIB",
-                   help="refuse runs whose state exceeds this many GiB (default: the device's memory)")
-    g.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint")
-    g.add_argument("--devices", metavar="all|N",
-                   help="shard seeds and sweep points over devices (default all; envpool uses 1); "
-                        "multi-host: set JAXRL_COORDINATOR, see jaxrl.parallel")
+    for flag, kw in RUN_OPTIONS:
+        g.add_argument(flag, **kw)
     c = p.add_argument_group(f"{algo} config ({cfg_cls.__module__}.Config)")
     for name, f in cfg_cls.field_specs().items():
         flag, dest = "--" + name.replace("_", "-"), name
@@ -100,27 +129,40 @@ def _parse_strict(parser, rest: list[str]) -> dict:
     return vars(ns)
 
 
-def _parse_resume(argv: list[str]):
-    """``--resume RUN_DIR [--quiet]`` (optionally after the algorithm): the saved config, unchanged."""
+def _take(rest: list, flag: str, what: str):
+    """Remove ``flag VALUE`` from ``rest``; returns VALUE or None."""
     from jaxrl.cli import UsageError
-    from jaxrl.run import spec_from_run_dir
+
+    if flag not in rest:
+        return None
+    i = rest.index(flag)
+    if i + 1 >= len(rest) or rest[i + 1].startswith("--"):
+        raise UsageError(f"{flag} needs {what}")
+    value = rest[i + 1]
+    del rest[i:i + 2]
+    return value
+
+
+def _parse_resume(argv: list[str]):
+    """``--resume RUN_DIR [--quiet] [--max-minutes M] [--compile-cache DIR]``: the saved config, unchanged."""
+    from jaxrl.cli import UsageError
+    from jaxrl.driver.spec import from_run_dir
 
     rest = list(argv)
-    i = rest.index("--resume")
-    if i + 1 >= len(rest) or rest[i + 1].startswith("-"):
-        raise UsageError("--resume needs a results folder: jaxrl train --resume RUN_DIR")
-    run_dir = rest[i + 1]
-    del rest[i:i + 2]
+    run_dir = _take(rest, "--resume", "a results folder: jaxrl train --resume RUN_DIR")
+    max_minutes = _take(rest, "--max-minutes", "a number of minutes")
+    cache = _take(rest, "--compile-cache", "a folder or off")
     quiet = "--quiet" in rest
     rest = [a for a in rest if a != "--quiet"]
     algo = rest.pop(0) if rest and not rest[0].startswith("-") else None
     if rest:
         raise UsageError(f"--resume continues {run_dir} with its saved config; drop {rest[0]} "
-                         f"(only --quiet is allowed)")
-    spec = spec_from_run_dir(run_dir)
+                         f"(only {', '.join(RESUME_OPTIONS)} are allowed)")
+    spec = from_run_dir(run_dir)
     if algo is not None and algo != spec.algo:
         raise ConfigError("resume", f"{run_dir} is a {spec.algo} run, not {algo}")
-    return spec, quiet
+    spec.max_minutes = None if max_minutes is None else coerce(float, max_minutes, "max_minutes")
+    return spec, quiet, cache
 
 
 def _parse_kv(items, what):
@@ -129,7 +171,11 @@ def _parse_kv(items, what):
         k, sep, v = item.partition("=")
         if not sep or not k or not v:
             raise ConfigError(what, f"expected KEY=VALUE, got {item!r}")
-        out[k.strip().replace("-", "_")] = v.strip()
+        key = k.strip().replace("-", "_")
+        if key in out:
+            raise ConfigError(what, f"{key} is given twice; give it once (for a sweep, list the values: "
+                                    f"--sweep {key}=A,B)")
+        out[key] = v.strip()
     return out
 
 
@@ -145,34 +191,36 @@ def _env_value(v: str):
     return v
 
 
-def parse(argv: list[str]):
-    """argv after ``train`` -> (RunSpec, quiet). Raises ConfigError / UsageError."""
+def _read_experiment(argv: list[str]) -> dict:
+    from jaxrl.cli import UsageError
+
+    if "--experiment" not in argv:
+        return {}
+    i = argv.index("--experiment")
+    if i + 1 >= len(argv):
+        raise UsageError("--experiment needs a JSON file")
+    path = Path(argv[i + 1])
+    try:
+        experiment = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("experiment", f"{path} does not exist")
+    except OSError as e:  # a folder, no permission, ...
+        raise ConfigError("experiment", f"cannot read {str(path)!r} ({e.strerror or e})")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError("experiment", f"{path} is not valid JSON ({e.msg if hasattr(e, 'msg') else e})")
+    if not isinstance(experiment, dict):
+        raise ConfigError("experiment", f"{path} must hold a JSON object")
+    for key, kind in (("config", dict), ("env_options", dict), ("algo", str), ("env", str), ("num_seeds", int)):
+        if key in experiment and (not isinstance(experiment[key], kind) or isinstance(experiment[key], bool)):
+            raise ConfigError("experiment", f"{path}: {key!r} must be a JSON {kind.__name__}")
+    return experiment
+
+
+def _algorithm(argv: list[str], experiment: dict):
+    """(name, module, preset, remaining argv, source of a user's algorithm or None)."""
     from jaxrl import agents
     from jaxrl.cli import UsageError
-    from jaxrl.parallel import parse_devices
-    from jaxrl.run import RunSpec
 
-    if "--resume" in argv:
-        return _parse_resume(argv)
-    experiment = {}
-    if "--experiment" in argv:
-        i = argv.index("--experiment")
-        if i + 1 >= len(argv):
-            raise UsageError("--experiment needs a JSON file")
-        path = Path(argv[i + 1])
-        try:
-            experiment = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError("experiment", f"{path} does not exist")
-        except OSError as e:  # a folder, no permission, ...
-            raise ConfigError("experiment", f"cannot read {str(path)!r} ({e.strerror or e})")
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError("experiment", f"{path} is not valid JSON ({e.msg if hasattr(e, 'msg') else e})")
-        if not isinstance(experiment, dict):
-            raise ConfigError("experiment", f"{path} must hold a JSON object")
-        for key, kind in (("config", dict), ("env_options", dict), ("algo", str), ("env", str), ("num_seeds", int)):
-            if key in experiment and (not isinstance(experiment[key], kind) or isinstance(experiment[key], bool)):
-                raise ConfigError("experiment", f"{path}: {key!r} must be a JSON {kind.__name__}")
     if argv and not argv[0].startswith("-"):
         algo, rest = argv[0], argv[1:]
     elif "algo" in experiment:
@@ -180,22 +228,22 @@ def parse(argv: list[str]):
     elif argv and argv[0] in ("-h", "--help"):
         names = ", ".join(sorted(agents.algorithms()))
         print(f"usage: jaxrl train ALGO [options]\n\nalgorithms: {names}\n\n"
-              f"jaxrl train ALGO --help lists the options of ALGO.")
+              f"jaxrl train ALGO --help lists the options of ALGO; ALGO may also be a file path/to/algo.py "
+              f"or a module my_package.algo of your own (see docs/variants.md).")
         raise SystemExit(0)
     else:
         raise UsageError("jaxrl train needs an algorithm: jaxrl train ALGO (one of "
                          + ", ".join(sorted(agents.algorithms())) + ")")
+    source = None
+    if algo.endswith(".py") or ("." in algo and algo not in agents.algorithms()):
+        source = algo
+        algo = agents.register_source(source)
+        source = agents.source_of(algo)
     module, preset = agents.get(algo)
-    defaults = dict(preset)
-    defaults.update(experiment.get("config", {}))
-    args = _parse_strict(_algo_parser(algo, module, defaults), rest)
+    return algo, module, preset, rest, source
 
-    values = dict(defaults)
-    values.update({k.removeprefix(CFG_PREFIX): v for k, v in args.items() if k not in COMMON})
-    if "iterations" in values and "iterations" not in module.Config.field_specs():
-        raise ConfigError("iterations", f"{algo} counts its budget in env steps; use --total-steps")
-    config = module.Config.from_dict(values)
 
+def _sweep(args: dict, module) -> dict:
     sweep = {}
     for name, vals in _parse_kv(args.get("sweep"), "sweep").items():
         if name not in module.Config.field_specs():
@@ -207,40 +255,57 @@ def parse(argv: list[str]):
         sweep[name] = [coerce(t, v, f"sweep {name}") for v in vals.split(",") if v.strip()]
         if not sweep[name]:
             raise ConfigError("sweep", f"{name} needs at least one value")
+    return sweep
+
+
+def parse(argv: list[str]):
+    """argv after ``train`` -> (RunSpec, quiet, compile cache choice). Raises ConfigError / UsageError."""
+    from jaxrl.driver.spec import RunSpec, validate
+    from jaxrl.parallel import parse_devices
+
+    if "--resume" in argv:
+        return _parse_resume(argv)
+    experiment = _read_experiment(argv)
+    algo, module, preset, rest, source = _algorithm(argv, experiment)
+    defaults = dict(preset)
+    defaults.update(experiment.get("config", {}))
+    args = _parse_strict(_algo_parser(algo, module, defaults), rest)
+    values = dict(defaults)
+    values.update({k.removeprefix(CFG_PREFIX): v for k, v in args.items() if k not in COMMON})
+    config = module.Config.from_dict(values)
+    from jaxrl import envs
+
     env_id = args.get("env") or experiment.get("env") or getattr(module, "DEFAULT_ENV", "gymnax:CartPole-v1")
+    env_id = envs.canonical_id(env_id)
     env_options = dict(experiment.get("env_options", {}))
     env_options.update({k: _env_value(v) for k, v in _parse_kv(args.get("env_option"), "env_option").items()})
-    num_seeds = args.get("num_seeds", experiment.get("num_seeds", 1))
     out = args.get("out")
     if out is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = f"runs/{algo}-{env_id.split(':')[-1]}-{stamp}"
-    spec = RunSpec(algo=algo, env_id=env_id, config=config, num_seeds=num_seeds, seed=args.get("seed", 0),
-                   sweep=sweep, out=out, log_every=args.get("log_every"), env_options=env_options,
-                   devices=parse_devices(args.get("devices", experiment.get("devices", "all"))))
-    spec.eval_every = args.get("eval_every")
-    spec.eval_episodes = args.get("eval_episodes", 10)
-    spec.checkpoint_every = args.get("checkpoint_every")
-    spec.tensorboard = bool(args.get("tensorboard", False))
-    spec.memory_budget_gb = args.get("memory_budget")
-    from jaxrl.run import validate_spec
-
-    validate_spec(spec, module)
-    return spec, bool(args.get("quiet", False))
+        out = f"runs/{algo}-{env_id.split(':')[-1]}-{time.strftime('%Y%m%d-%H%M%S')}"
+    spec = RunSpec(algo=algo, env_id=env_id, config=config, num_seeds=args.get("num_seeds", experiment.get("num_seeds", 1)),
+                   seed=args.get("seed", 0), sweep=_sweep(args, module), out=out, log_every=args.get("log_every"),
+                   env_options=env_options, devices=parse_devices(args.get("devices", experiment.get("devices", "all"))),
+                   eval_every=args.get("eval_every"), eval_episodes=args.get("eval_episodes", 10),
+                   checkpoint_every=args.get("checkpoint_every"), tensorboard=bool(args.get("tensorboard", False)),
+                   memory_budget_gb=args.get("memory_budget"), max_minutes=args.get("max_minutes"),
+                   agent_source=source)
+    validate(spec)
+    return spec, bool(args.get("quiet", False)), args.get("compile_cache")
 
 
 def print_summary(summary: dict, spec, out: str, stream=sys.stdout) -> None:
-    rows = []
-    k = 0
+    rows, k = [], 0
     for point in summary["points"]:
         label = ", ".join(f"{n}={point[n]}" for n in spec.sweep) if spec.sweep else ""
         for s in point["seeds"]:
-            r = summary["final_return"][k]
+            r = summary["final_return"][k] if k < len(summary["final_return"]) else None
             rows.append((str(s), label, "n/a" if r is None else f"{r:.2f}"))
             k += 1
     w0 = max(4, *(len(r[0]) for r in rows))
     w1 = max(len("sweep"), *(len(r[1]) for r in rows)) if spec.sweep else 0
-    print(f"\n{spec.algo} on {spec.env_id}: {summary['env_steps_per_seed']:,} env steps per seed", file=stream)
+    done = "" if summary.get("finished", True) else (f" (stopped by {summary.get('stopped_by')} after update "
+                                                     f"{summary['updates']} of {summary['num_updates']})")
+    print(f"\n{spec.algo} on {spec.env_id}: {summary['env_steps_per_seed']:,} env steps per seed{done}", file=stream)
     head = f"{'seed':>{w0}}  " + (f"{'sweep':<{w1}}  " if w1 else "") + "final_return"
     print(head, file=stream)
     print("-" * len(head), file=stream)
@@ -254,20 +319,25 @@ def print_summary(summary: dict, spec, out: str, stream=sys.stdout) -> None:
         import statistics
 
         print(f"{'median':>{w0}}  " + (" " * (w1 + 2) if w1 else "") + f"{statistics.median(finite):>12.2f}", file=stream)
-    print(f"env steps/s (all seeds, excl. compile): {summary['steps_per_second']:,.0f}", file=stream)
-    print(f"compile seconds: {summary['compile_seconds']:.1f}   wall seconds: {summary['wall_seconds']:.1f}",
+    sps = summary.get("steps_per_second")
+    print(f"env steps/s (all seeds, excl. compile): {sps:,.0f}" if sps else "env steps/s: n/a", file=stream)
+    cache = f" ({summary['compile_cache']})" if summary.get("compile_cache") else ""
+    print(f"compile seconds: {summary['compile_seconds']:.1f}{cache}   wall seconds: {summary['wall_seconds']:.1f}",
           file=stream)
     print(f"results: {out}/ (config.json, metrics.csv, summary.json)", file=stream)
+    if not summary.get("finished", True):
+        print(f"continue with: jaxrl train --resume {out}", file=stream)
 
 
 def run(args) -> int:
+    from jaxrl.driver import cache, train_run
     from jaxrl.parallel import initialize_distributed
-    from jaxrl.run import train_run
 
     # multi-host only when JAXRL_COORDINATOR / JAXRL_DISTRIBUTED is set.  Before parse(): validating
     # the env id imports gymnax, whose import already runs JAX computations (initialises the backend)
     initialize_distributed()
-    spec, quiet = parse(list(args.argv))
+    spec, quiet, cache_choice = parse(list(args.argv))
+    cache.enable(cache_choice)
     summary = train_run(spec, progress=not quiet)
     print_summary(summary, spec, spec.out)
     return 0

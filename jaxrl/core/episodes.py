@@ -1,7 +1,5 @@
 """Shared pieces of the episode-based agents (REINFORCE, CEM, ES, GA, tabular methods).
 
-Not an algorithm (the leading underscore keeps it out of the registry).
-
 Whole episodes inside one compiled program: :func:`rollout_episodes` resets a batch of envs and
 runs a ``lax.scan`` of a fixed ``max_steps`` steps.  An env that has finished keeps stepping
 (the env layer auto-resets it) but its steps are masked out, so every episode is a prefix of the
@@ -12,15 +10,45 @@ and no episode is cut.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+import dataclasses
+from typing import Any, Callable, ClassVar, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxrl.config import ConfigError
+from jaxrl.config import Config, ConfigError, field
 from jaxrl.envs.core import EnvSpec
 from jaxrl.networks.mlp import ACTIVATIONS
+
+
+@dataclasses.dataclass(frozen=True)
+class IterationConfig(Config):
+    """The budget of an algorithm that counts iterations (batches of episodes, generations).
+
+    Give ``iterations`` or ``total_steps`` (env steps per seed, as for every algorithm), not both;
+    with neither, ``default_iterations``.
+    """
+
+    iterations: int = field(0, low=0, help="updates per seed (0: from total_steps, else the default)")
+    total_steps: int = field(0, low=0, help="env steps per seed, instead of iterations (0: use iterations)")
+    default_iterations: ClassVar[int] = 100
+
+    def check(self):
+        if self.iterations and self.total_steps:
+            raise ConfigError("total_steps", f"give total_steps or iterations, not both (got {self.total_steps} "
+                                             f"and {self.iterations})")
+
+    def num_updates(self, steps_per_update: int) -> int:
+        """Updates per seed for a given number of env steps per update."""
+        if self.iterations:
+            return self.iterations
+        if self.total_steps:
+            if self.total_steps < steps_per_update:
+                raise ConfigError("total_steps", f"{self.total_steps} is less than one update ({steps_per_update} "
+                                                 f"env steps); raise total_steps")
+            return self.total_steps // steps_per_update
+        return self.default_iterations
 
 
 class Episodes(NamedTuple):
@@ -76,27 +104,6 @@ def rollout_episodes(env, act: Callable, key, max_steps: int) -> Episodes:
         step, carry, jax.random.split(k_run, max_steps))
     done = done.at[-1].set(done[-1] | alive)  # cut at max_steps: the episode ends there
     return Episodes(obs, action, reward, next_obs, mask, term, done, reward.sum(0), mask.sum(0).astype(jnp.int32))
-
-
-def episode_sums(ret, length) -> dict:
-    """Episode metrics of finished episodes (any shape), in the ``base`` reduction convention."""
-    return {
-        "episode_return_sum": ret.sum(),
-        "episode_length_sum": length.astype(jnp.float32).sum(),
-        "episodes": jnp.asarray(ret.size, jnp.float32),
-    }
-
-
-def masked_explained_variance(pred, target, mask):
-    """1 - Var[target - pred] / Var[target] over the entries where ``mask`` is 1 (any equal shapes)."""
-    n = jnp.maximum(mask.sum(), 1.0)
-
-    def var(x):
-        mu = (x * mask).sum() / n
-        return (((x - mu) * mask) ** 2).sum() / n
-
-    vt = var(target)
-    return jnp.where(vt > 0, 1.0 - var(target - pred) / jnp.maximum(vt, 1e-8), 0.0)
 
 
 # ---- observations --------------------------------------------------------------------------
@@ -241,6 +248,6 @@ def play_episodes(env, act: Callable, key, max_steps: int, num_episodes: int) ->
     over groups of ``num_envs``; every field gets a leading ``[num_episodes // num_envs]`` axis."""
     n = env.spec.num_envs
     if num_episodes % n:
-        raise ConfigError("eval_episodes", f"{num_episodes} is not a multiple of num_envs = {n}")
+        raise ConfigError("test_episodes", f"{num_episodes} is not a multiple of num_envs = {n}")
     keys = jax.random.split(key, num_episodes // n)
     return jax.vmap(lambda k: rollout_episodes(env, act, k, max_steps))(keys)
