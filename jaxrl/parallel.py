@@ -23,36 +23,13 @@ Rules (each mistake is a one-line :class:`~jaxrl.config.ConfigError`):
 * One device (the default on a single CPU or GPU) is exactly the unsharded program: no
   shardings are attached at all.
 
-Multi-host (several machines, or several processes on one): call
-:func:`initialize_distributed` before anything else touches JAX.  ``jaxrl train`` does so when
-``JAXRL_COORDINATOR`` is set (or ``JAXRL_DISTRIBUTED=1`` on clusters where JAX auto-detects the
-launch: SLURM, Open MPI, Cloud TPU)::
-
-    # on every host i in 0..N-1, same command and the same seed:
-    JAXRL_COORDINATOR=host0:1234 JAXRL_NUM_PROCESSES=N JAXRL_PROCESS_ID=i \\
-        jaxrl train ppo --env gymnax:CartPole-v1 --num-seeds 64 --devices all
-
-``jax.devices()`` is then every device of every process; the mesh spans them all, every
-process builds the same keys and hyperparameters, and each device receives its own shard.
-Metrics are gathered to every process (:func:`to_host`); only process 0 writes the results
-folder.  Checkpoints: every process all-gathers the state and only process 0 writes the file
-(:func:`jaxrl.checkpoint.save`); on ``--resume`` every process reads the same file (so the run
-folder must be on a shared filesystem, or copied to every host) and keeps its own shards.
-
-Every process must run the same sequence of programs and collectives (the metric and checkpoint
-gathers, and the greedy evaluation, whose episode loop all-reduces a "done" flag across
-devices); otherwise Gloo/NCCL deadlock.  The driver therefore takes every decision from values
-that are identical on all processes, and the "stop after this chunk" decision of SIGINT/SIGTERM
-through :func:`any_process`.  On CPU, JAX 0.10 uses Gloo for cross-process collectives by
-default (``jax_cpu_collectives_implementation``); nothing has to be set.
-
-Tested (``tests/test_multihost.py``): two ``jaxrl train`` processes on localhost, a 2-process
-job over loopback with 2 forced CPU devices each (4 devices in all), PPO CartPole with 4 seeds.
-Both exit 0; only process 0 writes; ``metrics.csv``, final and greedy-eval returns and the
-checkpointed state arrays are identical to a single-process run on 4 devices; a ``--resume``
-from a checkpoint written by the 2-process job finishes identical to the uninterrupted run.  Not
-tested: several machines, GPUs/TPUs, SLURM/MPI auto-detection (``JAXRL_DISTRIBUTED=1``), and
-signals delivered to only some processes.
+Multi-host (several machines, or several processes on one): :func:`initialize_distributed` joins the
+job (``jaxrl train`` calls it when ``JAXRL_COORDINATOR`` or ``JAXRL_DISTRIBUTED=1`` is set), the mesh
+then spans every device of every process, metrics are gathered with :func:`to_host`, only process 0
+writes (:func:`is_main_process`), and decisions that must agree everywhere go through
+:func:`any_process` and :func:`agree`, since every process must run the same sequence of programs
+and collectives. The launch, what is tested (``tests/test_multihost.py``: a 2-process job on
+localhost equals a 4-device single-process run) and what is not: ``docs/scaling.md``.
 """
 from __future__ import annotations
 

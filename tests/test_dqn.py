@@ -1,10 +1,13 @@
 """The DQN family: learning on CartPole, Rainbow on envpool Atari, switch combinations, config errors."""
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jaxrl.envs
+from _small_runs import jaxrl_cli, read_rows
 from jaxrl import cli
 from jaxrl.driver import guards
 from jaxrl.agents import dqn, get
@@ -30,18 +33,27 @@ def _final_returns(metrics):
     return metrics["episode_return_sum"][:, -1] / np.maximum(metrics["episodes"][:, -1], 1)
 
 
-@pytest.mark.parametrize("name,overrides", [
-    ("dqn", {}),
-    ("c51", {"distributional": True}),
-])
-def test_solves_cartpole(name, overrides):
-    """Median over 4 vmapped seeds of the training return over the last 5% of the run >= 475."""
-    _, _, metrics = _train("gymnax:CartPole-v1", overrides, seeds=4)
-    final = _final_returns(metrics)
-    first = metrics["episode_return_sum"][:, 0] / np.maximum(metrics["episodes"][:, 0], 1)
-    assert np.all(first < 100), first  # it starts from a random policy...
-    assert np.median(final) >= 475, final  # ...and learns to balance for (almost) 500 steps
+def test_dqn_solves_cartpole_through_jaxrl_train(tmp_path):
+    """The command users run, with defaults (double-Q, 10 envs, 500k steps): median of 4 seeds' final
+    return (last 5% of training) >= 475 and greedy evaluation too. DQN on CartPole is not monotone: one
+    seed of four can sit lower at the end (measured 309, 494, 495, 500), so the minimum is 200 (random
+    play: about 22)."""
+    out = tmp_path / "run"
+    p = jaxrl_cli("train", "dqn", "--num-seeds", "4", "--out", str(out), "--quiet", timeout=400)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    final, greedy = np.asarray(summary["final_return"]), np.asarray(summary["eval_return"])
+    assert np.median(final) >= 475 and final.min() >= 200, final
+    assert np.median(greedy) >= 475, greedy
     assert len(set(np.round(final, 3))) > 1 or np.all(final == 500)  # seeds are not copies of each other
+    first = [float(r["episode_return"]) for r in read_rows(out / "metrics.csv")[:4]]
+    assert max(first) < 100, first  # it starts from a random policy
+
+
+def test_c51_solves_cartpole():
+    """Median over 4 vmapped seeds of the training return over the last 5% of the run >= 475."""
+    _, _, metrics = _train("gymnax:CartPole-v1", {"distributional": True}, seeds=4)
+    assert np.median(_final_returns(metrics)) >= 475, _final_returns(metrics)
 
 
 def test_rainbow_runs_on_envpool_pong_in_one_program():

@@ -1,5 +1,6 @@
-"""PPO: learning, determinism, vmapped seeds and sweeps, continuous actions, config validation."""
+"""PPO: learning (through ``jaxrl train``), determinism, vmapped seeds and sweeps, continuous actions, config validation."""
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -10,19 +11,24 @@ import jaxrl.envs as envs
 from jaxrl.agents import ppo
 from jaxrl.core.program import make_train
 from jaxrl.config import ConfigError
+from _small_runs import jaxrl_cli
 
 
 def _returns(metrics):
     return np.asarray(metrics["episode_return_sum"] / jnp.maximum(metrics["episodes"], 1))
 
 
-def test_ppo_solves_cartpole_4_seeds():
-    cfg = ppo.Config()  # defaults: 4 envs x 128 steps, 4 epochs x 4 minibatches, 500k steps
-    agent = ppo.make_agent(cfg, envs.make("gymnax:CartPole-v1", num_envs=cfg.num_envs))
-    train = jax.jit(jax.vmap(make_train(agent, num_log_points=20)))
-    _, m = train(jax.random.split(jax.random.PRNGKey(42), 4))
-    final = _returns(m)[:, -1]  # the last 5% of training
-    assert np.median(final) >= 475, final
+def test_ppo_solves_cartpole_4_seeds_through_jaxrl_train(tmp_path):
+    """The command users run, with defaults (4 envs x 128 steps, 4 epochs x 4 minibatches, 500k steps):
+    the median and the worst of 4 seeds' final return (last 5% of training) and greedy evaluation."""
+    out = tmp_path / "run"
+    p = jaxrl_cli("train", "ppo", "--num-seeds", "4", "--seed", "42", "--out", str(out), "--quiet", timeout=400)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    final, greedy = np.asarray(summary["final_return"]), np.asarray(summary["eval_return"])
+    assert summary["finished"] and len(final) == 4
+    assert np.median(final) >= 475 and final.min() >= 400, final
+    assert np.median(greedy) >= 475, greedy
 
 
 def _short(total=8192, **kw):
@@ -63,15 +69,17 @@ def test_hyperparameter_sweep_is_a_batch_axis():
     assert len({float(x) for x in m["approx_kl"][:, -1]}) == 3  # same key, different lr, different run
 
 
-def test_continuous_ppo_runs_on_pendulum_and_improves():
+def test_continuous_ppo_learns_pendulum():
+    """Pendulum-v1, 300k steps, 4 vmapped seeds (README's row): a random policy scores about -1200; the
+    last logging point measured -245, -228, -332, -282 (median -264)."""
     cfg = ppo.Config(num_envs=16, num_steps=256, num_epochs=10, num_minibatches=32, total_steps=300_000, anneal_lr=False,
                      lr=1e-3, gamma=0.9, ent_coef=0.0)
     agent = ppo.make_agent(cfg, envs.make("gymnax:Pendulum-v1", num_envs=cfg.num_envs))
-    _, m = jax.jit(jax.vmap(make_train(agent, num_log_points=5)))(jax.random.split(jax.random.PRNGKey(0), 2))
+    _, m = jax.jit(jax.vmap(make_train(agent, num_log_points=10)))(jax.random.split(jax.random.PRNGKey(0), 4))
     r = _returns(m)
     assert np.isfinite(m["loss"]).all()
-    # A random policy scores about -1200; 300k steps of PPO reach about -300 to -600.
-    assert (r[:, -1] > r[:, 0] + 300).all(), r
+    assert (r[:, 0] < -900).all(), r[:, 0]
+    assert np.median(r[:, -1]) >= -350 and r[:, -1].min() >= -450, r[:, -1]
 
 
 @pytest.mark.parametrize("kw,field", [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Optional
 
 HELP = "compile and time a short training: compile s, acting vs learning steps/s, FLOPs, memory, trace"
 
@@ -75,8 +76,61 @@ def run(args) -> int:
     kw = parse(list(args.argv))
     json_path = kw.pop("json")
     report = profiling.profile(**kw)
-    print(profiling.format_report(report))
+    print(format_report(report))
     if json_path:
         with open(json_path, "w") as f:
             json.dump(report, f, indent=2, default=str)
     return 0
+
+
+# ----------------------------------------------------------------------------------- the report
+def _bytes(n: Optional[float]) -> str:
+    if n is None:
+        return "n/a"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+
+
+def _si(x: float) -> str:
+    if x != x or x in (float("inf"), float("-inf")):
+        return str(x)
+    for unit, div in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:.2f} {unit}"
+    return f"{x:.0f}"
+
+
+def format_report(r: dict) -> str:
+    """The report as text, one fact per line."""
+    t, s, c, m = r["time"], r["steps_per_second"], r["cost_per_update"], r["memory"]
+    hi = r["host_interactions"]
+    pol = "greedy policy (Agent.act)" if r["acting_policy"] == "act" else "random actions (agent has no act)"
+    calls = ", ".join(f"{k} x{v}" for k, v in hi["custom_calls"].items()) or "none"
+    lines = [
+        f"jaxrl profile: {r['algo']} on {r['env']}  ({r['num_seeds']} seed(s) x {r['num_envs']} envs, "
+        f"{r['steps_per_update']} env steps per update per seed; {r['backend']}: {r['device']})",
+        f"compile        {r['compile']['total_seconds']:8.2f} s   (trace+lower {r['compile']['lower_seconds']:.2f} s, "
+        f"XLA {r['compile']['xla_compile_seconds']:.2f} s{'; ' + r['compile']['cache'] if r['compile'].get('cache') else ''})",
+        f"update         {t['update_seconds'] * 1e3:10.3f} ms  {s['training']:>14,.0f} env steps/s   (best of {r['reps']} x "
+        f"{r['updates_per_call']} updates)",
+        f"  acting       {t['acting_seconds'] * 1e3:10.3f} ms  {s['acting']:>14,.0f} env steps/s   "
+        f"{100 * t['acting_fraction']:5.1f}%  env.step + {pol}",
+        f"  learning     {t['learning_seconds'] * 1e3:10.3f} ms  {s['learning']:>14,.0f} env steps/s   "
+        f"{100 * (1 - t['acting_fraction']):5.1f}%  update - acting",
+        f"env only       {t['env_only_seconds'] * 1e3:10.3f} ms  {s['env_only']:>14,.0f} env steps/s   random actions, no network",
+        f"FLOPs/update   {_si(c['flops'])}FLOP (jaxpr count, scans x length{'' if c['flops_exact_loops'] else '; while loops once'}); "
+        f"{_si(c['flops_per_env_step'])}FLOP per env step",
+        f"XLA cost       {_si(c['xla_flops'])}FLOP, {_bytes(c['xla_bytes_accessed'])} accessed (loop bodies counted once)",
+        f"memory         peak {_bytes(m.get('peak_bytes'))} (arguments {_bytes(m.get('argument_size_bytes'))}, "
+        f"outputs {_bytes(m.get('output_size_bytes'))}, temporaries {_bytes(m.get('temp_size_bytes'))})"
+        + (f"; device peak in use {_bytes(m['device_peak_bytes_in_use'])}" if "device_peak_bytes_in_use" in m else ""),
+        f"host calls     custom calls: {calls}; host transfer ops: {hi['host_ops'] or 'none'}",
+    ]
+    if r["trace_dir"]:
+        lines.append(f"trace          {r['trace_dir']}  (tensorboard --logdir {r['trace_dir']}, or open "
+                     f"plugins/profile/*/perfetto_trace.json.gz at https://ui.perfetto.dev)")
+    if r["hlo_files"]:
+        lines.append(f"HLO            {', '.join(r['hlo_files'])}")
+    return "\n".join(lines)

@@ -184,110 +184,136 @@ def _resets_next_step(env) -> bool:
     return "reset_step" in ts.info
 
 
+class Parts(NamedTuple):
+    """The static pieces of an off-policy agent, shared by the functions below."""
+
+    config: Config
+    env: Any
+    learner: Learner
+    buf: Any  # the replay buffer's functions (jaxrl.buffers)
+    row_spec: dict  # ShapeDtypeStructs of one replay row
+    next_step: bool  # the env resets on the step after an episode ends (envpool)
+
+
+def beta_at(config: Config, steps, hp):
+    """Prioritized replay's importance exponent: ``beta_start`` annealed linearly to 1 over the run."""
+    return optax.linear_schedule(hp["beta_start"], 1.0, config.total_steps)(steps)
+
+
+def act_and_store(parts: Parts, ls, hp, carry, bits):
+    """One step of all envs: act (exploration policy), step, reset per-env exploration state, store."""
+    learner, E = parts.learner, parts.config.num_envs
+    explore, buffer, env_state, obs, steps = carry
+    action, explore, act_metrics = learner.act(ls, obs, explore, bits[:learner.act_words], steps, hp)
+    env_state, ts = parts.env.step(env_state, learner.to_env(action), rng.key_from_words(bits[learner.act_words:]))
+    explore = reset_where(ts.done, explore, learner.explore_init(E))
+    row = {"obs": obs, "action": action, "reward": ts.reward, "terminated": ts.terminated, "truncated": ts.truncated}
+    valid = ~ts.info["reset_step"] if parts.next_step else jnp.ones((E,), bool)
+    if not parts.next_step:
+        row["next_obs"] = ts.final_obs
+    if parts.config.prioritized:
+        buffer = parts.buf.add(buffer, row, valid, hp["alpha"])
+    else:
+        buffer = parts.buf.add(buffer, dict(row, mask=valid))
+    episodes = {k: v.sum() for k, v in episode_stats(ts).items()}
+    return (explore, buffer, env_state, ts.obs, steps + E), (episodes, act_metrics)
+
+
+def sample(parts: Parts, buffer, bits, steps, hp):
+    """A :class:`Batch` of n-step transitions and its replay indices (for new priorities)."""
+    config, buf, B, n = parts.config, parts.buf, parts.config.batch_size, parts.config.n_step
+    if config.prioritized:
+        idx = buf.sample(buffer, bits, B, beta_at(config, steps, hp))
+    else:
+        idx = buf.sample(buffer, bits, B)
+    w = uniform_buffer.window(buffer, idx.t, idx.env, n, ("reward", "terminated", "truncated"))
+    ret, disc, last = returns.n_step_window(w["reward"], w["terminated"], w["truncated"], hp["gamma"])
+    first = uniform_buffer.gather(buffer, idx.t, idx.env, 0, ("obs", "action") if config.prioritized else
+                                  ("obs", "action", "mask"))
+    if parts.next_step:
+        next_obs = uniform_buffer.gather(buffer, idx.t, idx.env, last + 1, ("obs",))["obs"]
+    else:
+        next_obs = uniform_buffer.gather(buffer, idx.t, idx.env, last, ("next_obs",))["next_obs"]
+    weight = idx.weight if config.prioritized else first["mask"].astype(jnp.float32)
+    return idx, Batch(first["obs"], first["action"], ret, disc, next_obs, weight)
+
+
+def learn(parts: Parts, carry, target, steps, bits, hp):
+    """``gradient_steps`` steps of ``learner.learn`` on sampled batches; metrics averaged over them."""
+    B = parts.config.batch_size
+
+    def grad_step(c, x):
+        ls, buffer = c
+        idx, batch = sample(parts, buffer, x[:B], steps, hp)
+        ls, metrics, priority = parts.learner.learn(ls, target, batch, x[B:], hp)
+        if parts.config.prioritized:
+            buffer = parts.buf.update_priorities(buffer, idx, priority + hp["priority_eps"], hp["alpha"])
+        return (ls, buffer), metrics
+
+    carry, metrics = scan_or_call(grad_step, carry, bits)
+    return carry, {k: v.mean() for k, v in metrics.items()}
+
+
+def init(parts: Parts, key, hp) -> State:
+    learner, E = parts.learner, parts.config.num_envs
+    k_learn, k_env, k_state = jax.random.split(key, 3)
+    ls = learner.init(k_learn, hp)
+    target = learner.target_of(ls) if learner.target_of is not None else ()
+    env_state, ts = parts.env.reset(k_env)
+    z = jnp.zeros((), jnp.int32)
+    return State(ls, target, learner.explore_init(E), parts.buf.init(zeros_like_shape(parts.row_spec)), env_state,
+                 ts.obs, jax.random.bits(k_state, (KEY_WORDS,), jnp.uint32), z, z)
+
+
+def update(parts: Parts, state: State, hp):
+    """``train_every`` steps of every env, then (from ``learning_starts`` on) the gradient steps and the
+    target update. All randomness comes from one draw."""
+    config, learner = parts.config, parts.learner
+    T, G = config.train_every, config.gradient_steps
+    env_words, grad_words = learner.act_words + KEY_WORDS, config.batch_size + learner.learn_words
+    bits = rng.threefry_bits(state.key, KEY_WORDS + T * env_words + G * grad_words)
+    env_bits = bits[KEY_WORDS:KEY_WORDS + T * env_words].reshape(T, env_words)
+    grad_bits = bits[KEY_WORDS + T * env_words:].reshape(G, grad_words)
+    carry = (state.explore, state.buffer, state.env_state, state.obs, state.steps)
+    carry, (ep, act_metrics) = scan_or_call(lambda c, x: act_and_store(parts, state.learner, hp, c, x), carry,
+                                            env_bits)
+    explore, buffer, env_state, obs, steps = carry
+    _, ready = uniform_buffer.sampleable_rows(buffer, parts.buf.rows, parts.buf.lag)
+    learning = (steps >= config.learning_starts) & (ready > 0)
+    target = state.target if learner.target_of is not None else None
+    run = lambda c: learn(parts, c, target, steps, grad_bits, hp)  # noqa: E731
+    skip = zeros_like_shape(jax.eval_shape(run, (state.learner, buffer))[1])
+    (ls, buffer), stats = jax.lax.cond(learning, run, lambda c: (c, skip), (state.learner, buffer))
+    new_target = state.target
+    if learner.target_of is not None:
+        sync = crossed(state.steps, steps, config.target_update_every) & learning
+        new_target = polyak(learner.target_of(ls), state.target, jnp.where(sync, hp["tau"], 0.0))
+    metrics = {k: v.sum() for k, v in ep.items()}
+    metrics.update({k: v.mean() for k, v in act_metrics.items()})
+    metrics.update(stats)
+    metrics["learning"] = learning.astype(jnp.float32)
+    if config.prioritized:
+        metrics["beta"] = beta_at(config, steps, hp)
+    grad_steps = state.grad_steps + jnp.where(learning, G, 0)
+    return State(ls, new_target, explore, buffer, env_state, obs, bits[:KEY_WORDS], steps, grad_steps), metrics
+
+
 def make_agent(config: Config, env, learner: Learner) -> Agent:
     """The :class:`~jaxrl.core.agent.Agent` of an off-policy ``learner`` on ``env``."""
     config.validate()
     spec = env.spec
-    E, B, n = config.num_envs, config.batch_size, config.n_step
-    if spec.num_envs != E:
-        raise ConfigError("num_envs", f"config has {E} but the env was made with {spec.num_envs}")
+    if spec.num_envs != config.num_envs:
+        raise ConfigError("num_envs", f"config has {config.num_envs} but the env was made with {spec.num_envs}")
     next_step = _resets_next_step(env)
-    row_spec = replay_row_spec(spec, next_obs=not next_step, mask=not config.prioritized)
     make_buffer = prioritized_buffer.make if config.prioritized else uniform_buffer.make
-    buf = make_buffer(config.buffer_size, E, n)  # a row is sampleable once its n-step window is written
-    env_words = learner.act_words + KEY_WORDS
-    grad_words = B + learner.learn_words
-
-    def init(key, hp):
-        k_learn, k_env, k_state = jax.random.split(key, 3)
-        ls = learner.init(k_learn, hp)
-        target = learner.target_of(ls) if learner.target_of is not None else ()
-        env_state, ts = env.reset(k_env)
-        z = jnp.zeros((), jnp.int32)
-        return State(ls, target, learner.explore_init(E), buf.init(zeros_like_shape(row_spec)), env_state, ts.obs,
-                     jax.random.bits(k_state, (KEY_WORDS,), jnp.uint32), z, z)
-
-    def beta_at(steps, hp):
-        return optax.linear_schedule(hp["beta_start"], 1.0, config.total_steps)(steps)
-
-    def env_step(ls, hp, carry, bits):
-        explore, buffer, env_state, obs, steps = carry
-        action, explore, act_metrics = learner.act(ls, obs, explore, bits[:learner.act_words], steps, hp)
-        env_state, ts = env.step(env_state, learner.to_env(action), rng.key_from_words(bits[learner.act_words:]))
-        explore = reset_where(ts.done, explore, learner.explore_init(E))
-        row = {"obs": obs, "action": action, "reward": ts.reward, "terminated": ts.terminated,
-               "truncated": ts.truncated}
-        valid = ~ts.info["reset_step"] if next_step else jnp.ones((E,), bool)
-        if not next_step:
-            row["next_obs"] = ts.final_obs
-        if config.prioritized:
-            buffer = buf.add(buffer, row, valid, hp["alpha"])
-        else:
-            buffer = buf.add(buffer, dict(row, mask=valid))
-        out = {k: v.sum() for k, v in episode_stats(ts).items()}
-        return (explore, buffer, env_state, ts.obs, steps + E), (out, act_metrics)
-
-    def sample(buffer, bits, steps, hp):
-        if config.prioritized:
-            idx = buf.sample(buffer, bits, B, beta_at(steps, hp))
-        else:
-            idx = buf.sample(buffer, bits, B)
-        w = uniform_buffer.window(buffer, idx.t, idx.env, n, ("reward", "terminated", "truncated"))
-        ret, disc, last = returns.n_step_window(w["reward"], w["terminated"], w["truncated"], hp["gamma"])
-        first = uniform_buffer.gather(buffer, idx.t, idx.env, 0, ("obs", "action") if config.prioritized else
-                                      ("obs", "action", "mask"))
-        if next_step:
-            next_obs = uniform_buffer.gather(buffer, idx.t, idx.env, last + 1, ("obs",))["obs"]
-        else:
-            next_obs = uniform_buffer.gather(buffer, idx.t, idx.env, last, ("next_obs",))["next_obs"]
-        weight = idx.weight if config.prioritized else first["mask"].astype(jnp.float32)
-        return idx, Batch(first["obs"], first["action"], ret, disc, next_obs, weight)
-
-    def grad_step(target, steps, hp, carry, bits):
-        ls, buffer = carry
-        idx, batch = sample(buffer, bits[:B], steps, hp)
-        ls, metrics, priority = learner.learn(ls, target, batch, bits[B:], hp)
-        if config.prioritized:
-            buffer = buf.update_priorities(buffer, idx, priority + hp["priority_eps"], hp["alpha"])
-        return (ls, buffer), metrics
-
-    def learn(carry, target, steps, bits, hp):
-        carry, metrics = scan_or_call(lambda c, x: grad_step(target, steps, hp, c, x), carry, bits)
-        return carry, {k: v.mean() for k, v in metrics.items()}
-
-    def update(state: State, hp):
-        T, G = config.train_every, config.gradient_steps
-        bits = rng.threefry_bits(state.key, KEY_WORDS + T * env_words + G * grad_words)
-        env_bits = bits[KEY_WORDS:KEY_WORDS + T * env_words].reshape(T, env_words)
-        grad_bits = bits[KEY_WORDS + T * env_words:].reshape(G, grad_words)
-        carry = (state.explore, state.buffer, state.env_state, state.obs, state.steps)
-        carry, (ep, act_metrics) = scan_or_call(lambda c, x: env_step(state.learner, hp, c, x), carry, env_bits)
-        explore, buffer, env_state, obs, steps = carry
-        _, ready = uniform_buffer.sampleable_rows(buffer, buf.rows, buf.lag)
-        learning = (steps >= config.learning_starts) & (ready > 0)
-        target = state.target if learner.target_of is not None else None
-        skip_metrics = jax.eval_shape(lambda c: learn(c, target, steps, grad_bits, hp)[1], (state.learner, buffer))
-        (ls, buffer), stats = jax.lax.cond(
-            learning, lambda c: learn(c, target, steps, grad_bits, hp),
-            lambda c: (c, zeros_like_shape(skip_metrics)), (state.learner, buffer))
-        new_target = state.target
-        if learner.target_of is not None:
-            sync = crossed(state.steps, steps, config.target_update_every) & learning
-            new_target = polyak(learner.target_of(ls), state.target, jnp.where(sync, hp["tau"], 0.0))
-        metrics = {k: v.sum() for k, v in ep.items()}
-        metrics.update({k: v.mean() for k, v in act_metrics.items()})
-        metrics.update(stats)
-        metrics["learning"] = learning.astype(jnp.float32)
-        if config.prioritized:
-            metrics["beta"] = beta_at(steps, hp)
-        grad_steps = state.grad_steps + jnp.where(learning, G, 0)
-        new = State(ls, new_target, explore, buffer, env_state, obs, bits[:KEY_WORDS], steps, grad_steps)
-        return new, metrics
+    buf = make_buffer(config.buffer_size, config.num_envs, config.n_step)  # sampleable once its window is written
+    parts = Parts(config, env, learner, buf, replay_row_spec(spec, not next_step, not config.prioritized), next_step)
 
     def act(state: State, obs, key=None):
         return learner.greedy(state.learner, obs)
 
-    return Agent(config, init, update, act, config.num_updates, config.steps_per_update)
+    return Agent(config, lambda key, hp: init(parts, key, hp), lambda state, hp: update(parts, state, hp), act,
+                 config.num_updates, config.steps_per_update)
 
 
 def random_actions(spec, bits):

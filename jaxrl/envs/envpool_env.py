@@ -25,7 +25,7 @@ Semantics that differ from gymnax, documented for users:
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,21 +46,20 @@ class EnvpoolState(NamedTuple):
     prev_done: jax.Array  # the previous step ended an episode: this step is a reset step
 
 
-def make_envpool(name: str, num_envs: int, num_seeds: int = 1, seed: int = 0, **options) -> Env:
-    import envpool
+class _Pool(NamedTuple):
+    """One envpool pool and its XLA entry points."""
 
-    atari = name in _atari_ids()
-    opts = dict(ATARI_TRAINING_DEFAULTS) if atari else {}
-    opts.update(options)
-    pool_envs = num_envs * num_seeds
-    with warnings.catch_warnings():  # gymnasium's float64->float32 Box casts: harmless noise
-        warnings.simplefilter("ignore", UserWarning)
-        pool = envpool.make(name, env_type="gym", num_envs=pool_envs, batch_size=pool_envs, seed=seed, **opts)
-    handle0, recv, _send, xla_step = pool.xla()
+    pool: Any
+    recv: Callable
+    xla_step: Callable
+    size: int  # envs in the pool: num_envs * num_seeds
+    channel_first: bool  # Atari frames: transposed to HWC
+
+
+def _spec_of(name: str, num_envs: int, pool) -> EnvSpec:
     obs_space, act_space = pool.observation_space, pool.action_space
     obs_shape = tuple(obs_space.shape)
-    channel_first = len(obs_shape) == 3
-    if channel_first:
+    if len(obs_shape) == 3:
         obs_shape = obs_shape[1:] + obs_shape[:1]
     if hasattr(act_space, "n"):
         action_space = Discrete(int(act_space.n))
@@ -68,73 +67,92 @@ def make_envpool(name: str, num_envs: int, num_seeds: int = 1, seed: int = 0, **
         action_space = Box(np.asarray(act_space.low, np.float32), np.asarray(act_space.high, np.float32),
                            tuple(act_space.shape))
     obs_n = int(obs_space.n) if hasattr(obs_space, "n") else None  # a Discrete observation space
-    spec = EnvSpec(f"envpool:{name}", num_envs, obs_shape, np.dtype(obs_space.dtype), action_space,
+    return EnvSpec(f"envpool:{name}", num_envs, obs_shape, np.dtype(obs_space.dtype), action_space,
                    int(getattr(pool.spec.config, "max_episode_steps", 0)) or None, "envpool", obs_n)
 
-    def _fix_obs(obs):
-        return jnp.moveaxis(obs, -3, -1) if channel_first else obs
 
-    def _unpack(out):
-        obs, rew, term, trunc, info = out
-        raw = info.get("reward", rew)
-        game_over = info["terminated"].astype(bool) if "terminated" in info else term
-        return _fix_obs(obs), rew.astype(jnp.float32), term, trunc, raw.astype(jnp.float32), game_over
+def _fix_obs(p: _Pool, obs):
+    return jnp.moveaxis(obs, -3, -1) if p.channel_first else obs
 
-    # ---------------------------------------------------------------- reset, with custom vmap
-    def _host_reset(h):
-        pool.async_reset()
+
+def _unpack(p: _Pool, out):
+    obs, rew, term, trunc, info = out
+    raw = info.get("reward", rew)
+    game_over = info["terminated"].astype(bool) if "terminated" in info else term
+    return _fix_obs(p, obs), rew.astype(jnp.float32), term, trunc, raw.astype(jnp.float32), game_over
+
+
+def _pool_reset(p: _Pool, handle):
+    # The recv consumes the handle the host reset returns: a data dependency XLA cannot fold
+    # away (an integer ``handle + 0 * token`` was folded, and the memory-optimizing
+    # scheduler then ran the recv before the reset).
+    def host_reset(h):
+        p.pool.async_reset()
         return np.asarray(h)
 
-    def _pool_reset(handle):
-        # The recv consumes the handle the host reset returns: a data dependency XLA cannot fold
-        # away (an integer ``handle + 0 * token`` was folded, and the memory-optimizing
-        # scheduler then ran the recv before the reset).
-        handle = jax.experimental.io_callback(_host_reset, jax.ShapeDtypeStruct(handle.shape, handle.dtype),
-                                              handle, ordered=True)
-        handle, out = recv(handle)
-        return handle, _fix_obs(out[0])
+    handle = jax.experimental.io_callback(host_reset, jax.ShapeDtypeStruct(handle.shape, handle.dtype), handle,
+                                          ordered=True)
+    handle, out = p.recv(handle)
+    return handle, _fix_obs(p, out[0])
 
-    def _reset_fn(n_local: int):
-        @custom_vmap
-        def f(handle, key):
-            del key
-            handle, obs = _pool_reset(handle)
-            return handle, obs[:n_local]
 
-        @f.def_vmap
-        def rule(axis_size, in_batched, handle, key):
-            if in_batched[0]:  # stacked by an outer vmap: B copies of the one pool handle
-                handle = handle[0]
-            handle, obs = _reset_fn(n_local * axis_size)(handle, key[0])
-            return (handle, obs.reshape((axis_size, n_local) + obs.shape[1:])), (False, True)
+def _reset_fn(p: _Pool, n_local: int):
+    """``reset(handle, key) -> (handle, obs [n_local])``, whose vmap flattens into one pool reset."""
+    @custom_vmap
+    def f(handle, key):
+        del key
+        handle, obs = _pool_reset(p, handle)
+        return handle, obs[:n_local]
 
-        return f
+    @f.def_vmap
+    def rule(axis_size, in_batched, handle, key):
+        if in_batched[0]:  # stacked by an outer vmap: B copies of the one pool handle
+            handle = handle[0]
+        handle, obs = _reset_fn(p, n_local * axis_size)(handle, key[0])
+        return (handle, obs.reshape((axis_size, n_local) + obs.shape[1:])), (False, True)
 
-    def _step_fn(n_local: int):
-        reps = pool_envs // n_local
+    return f
 
-        @custom_vmap
-        def f(handle, action):
-            full = jnp.tile(action, (reps,) + (1,) * (action.ndim - 1)) if reps > 1 else action
-            handle, out = xla_step(handle, full)
-            return handle, tuple(x[:n_local] for x in _unpack(out))
 
-        @f.def_vmap
-        def rule(axis_size, in_batched, handle, action):
-            if in_batched[0]:  # stacked by an outer vmap: B copies of the one pool handle
-                handle = handle[0]
-            if not in_batched[1]:
-                action = jnp.broadcast_to(action, (axis_size,) + action.shape)
-            flat = action.reshape((axis_size * n_local,) + action.shape[2:])
-            handle, out = _step_fn(n_local * axis_size)(handle, flat)
-            out = tuple(x.reshape((axis_size, n_local) + x.shape[1:]) for x in out)
-            return (handle, out), (False, (True,) * len(out))
+def _step_fn(p: _Pool, n_local: int):
+    """``step(handle, action [n_local]) -> (handle, outputs [n_local])``, whose vmap flattens into one pool step."""
+    reps = p.size // n_local
 
-        return f
+    @custom_vmap
+    def f(handle, action):
+        full = jnp.tile(action, (reps,) + (1,) * (action.ndim - 1)) if reps > 1 else action
+        handle, out = p.xla_step(handle, full)
+        return handle, tuple(x[:n_local] for x in _unpack(p, out))
 
-    reset_local, step_local = _reset_fn(num_envs), _step_fn(num_envs)
+    @f.def_vmap
+    def rule(axis_size, in_batched, handle, action):
+        if in_batched[0]:  # stacked by an outer vmap: B copies of the one pool handle
+            handle = handle[0]
+        if not in_batched[1]:
+            action = jnp.broadcast_to(action, (axis_size,) + action.shape)
+        flat = action.reshape((axis_size * n_local,) + action.shape[2:])
+        handle, out = _step_fn(p, n_local * axis_size)(handle, flat)
+        out = tuple(x.reshape((axis_size, n_local) + x.shape[1:]) for x in out)
+        return (handle, out), (False, (True,) * len(out))
+
+    return f
+
+
+def make_envpool(name: str, num_envs: int, num_seeds: int = 1, seed: int = 0, **options) -> Env:
+    import envpool
+
+    opts = dict(ATARI_TRAINING_DEFAULTS) if name in _atari_ids() else {}
+    opts.update(options)
+    size = num_envs * num_seeds
+    with warnings.catch_warnings():  # gymnasium's float64->float32 Box casts: harmless noise
+        warnings.simplefilter("ignore", UserWarning)
+        pool = envpool.make(name, env_type="gym", num_envs=size, batch_size=size, seed=seed, **opts)
+    handle0, recv, _send, xla_step = pool.xla()
+    p = _Pool(pool, recv, xla_step, size, len(pool.observation_space.shape) == 3)
+    spec = _spec_of(name, num_envs, pool)
+    reset_local, step_local = _reset_fn(p, num_envs), _step_fn(p, num_envs)
     handle_const = jnp.asarray(handle0)
-    discrete = isinstance(action_space, Discrete)
+    discrete = spec.discrete
 
     def reset(key):
         handle, obs = reset_local(handle_const, key)
