@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl import buffers
 from jaxrl.buffers import prioritized, sum_tree, uniform
 from jaxrl.config import ConfigError
+from jaxrl.driver import guards
 
 
 def _row(i, num_envs=3):
@@ -112,12 +112,15 @@ def test_prioritized_buffer_samples_by_priority_and_masks():
     assert got.min() >= 4 and got.max() <= 12  # stored and complete rows only
 
 
-def test_memory_check_names_the_fields(monkeypatch):
-    row = {"obs": jax.ShapeDtypeStruct((8, 84, 84, 4), jnp.uint8), "a": jax.ShapeDtypeStruct((8,), jnp.int32)}
-    need = buffers.memory_bytes(row, 1_000_000, 8)
-    assert need == 125_000 * 8 * (84 * 84 * 4 + 4)
-    monkeypatch.setenv(buffers.MEM_ENV_VAR, str(2 ** 30))
+def test_the_driver_memory_check_sizes_replay_and_names_buffer_size(monkeypatch):
+    """A 1M-frame Atari replay (8 envs) of one seed does not fit in 1 GiB; 10k frames do."""
+    buf = uniform.make(1_000_000, 8)
+    row = {"obs": jnp.zeros((8, 84, 84, 4), jnp.uint8), "a": jnp.zeros((8,), jnp.int32)}
+    state = {"buffer": jax.eval_shape(buf.init, row), "params": jax.ShapeDtypeStruct((1000,), jnp.float32)}
+    assert sum(guards.leaf_bytes(x) for x in jax.tree_util.tree_leaves(state)) == 125_000 * 8 * (84 * 84 * 4 + 4) + 4000 + 8
+    monkeypatch.setenv(guards.MEM_ENV_VAR, str(2 ** 30))
     with pytest.raises(ConfigError) as e:
-        buffers.check_memory(need, 1_000_000, 8)
-    assert e.value.field == "buffer_size" and "buffer_size=1000000" in str(e.value) and "\n" not in str(e.value)
-    buffers.check_memory(buffers.memory_bytes(row, 10_000, 8), 10_000, 8)  # 270 MiB fits in 1 GiB
+        guards.check_memory(state, batch=1)
+    assert e.value.field == "buffer_size" and "['buffer'].data['obs']" in str(e.value) and "\n" not in str(e.value)
+    small = {"buffer": jax.eval_shape(uniform.make(10_000, 8).init, row)}
+    guards.check_memory(small, batch=1)  # 270 MiB fits in 1 GiB
