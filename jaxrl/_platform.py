@@ -1,4 +1,4 @@
-"""Process-wide CPU defaults that jaxrl applies when it is imported (measured, documented in README).
+"""Process-wide CPU defaults that jaxrl applies when it is imported (measured, documented in docs/performance.md).
 
 1. ``--xla_cpu_multi_thread_eigen=false`` is appended to ``XLA_FLAGS`` unless the user already
    sets that flag.  On a 2-core CPU, Eigen's intra-op threads cost more than they give on RL-sized
@@ -13,7 +13,7 @@
    than with this flag (160k -> 185k steps/s; ``jaxrl train ppo``, 1 seed: 148k -> 166k).
    8 seeds sharded over the cores, DQN and A2C measured the same or faster with it; DQN's
    reference benchmark (10 envs, a gradient step per update) lost 7-12%.  It also prevents the
-   LAPACK QR deadlock (README), which jaxrl avoids by construction anyway.
+   LAPACK QR deadlock (docs/performance.md), which jaxrl avoids by construction anyway.
 3. ``--xla_force_host_platform_device_count=<number of CPU cores>`` (unless set): every core is
    an XLA CPU device, so ``--devices all`` (the default) shards seeds and sweep points over
    the cores (:mod:`jaxrl.parallel`), one program per core.  XLA:CPU otherwise runs a vmapped
