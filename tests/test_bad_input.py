@@ -114,6 +114,25 @@ def test_degenerate_settings_have_valid_neighbours():
         assert spec.algo == algo
 
 
+# DQN runs num_updates * num_envs * train_every env steps, which can be less than total_steps; the
+# checks above compare with total_steps, so these pass validation and then never learn:
+NEVER_LEARN_IN_THE_STEPS_RUN = [
+    # 100 updates of 10 envs = 1000 steps < learning_starts 1001 < total_steps 1005: `learning` is 0 in every row
+    (["--num-envs", "10", "--total-steps", "1005", "--learning-starts", "1001", "--buffer-size", "500",
+      "--batch-size", "32"], "learning_starts"),
+    # learning from step 600, the only multiple of 500 before 999 is 500: the target stays at its random init
+    (["--num-envs", "1", "--total-steps", "999", "--learning-starts", "600", "--target-update-every", "500",
+      "--buffer-size", "500", "--batch-size", "32"], "target_update_every"),
+]
+
+
+@pytest.mark.parametrize("flags, field", NEVER_LEARN_IN_THE_STEPS_RUN, ids=[c[1] for c in NEVER_LEARN_IN_THE_STEPS_RUN])
+def test_dqn_settings_that_never_learn_in_the_steps_actually_run(flags, field):
+    with pytest.raises(ConfigError) as e:
+        parse(["dqn", *flags])
+    assert e.value.field == field, str(e.value)
+
+
 @pytest.mark.parametrize("algo", ["reinforce", "cem", "es", "ga", "q_learning", "value_iteration"])
 def test_iterations_and_total_steps_together_are_refused(tmp_path, capsys, algo):
     out = tmp_path / "out"
