@@ -56,6 +56,13 @@ TRAIN_CASES = [
     (["--memory-budget", "0.000001"], "memory: the training state needs"),
     (["--num-minibatches", "5"], "is not divisible by num_minibatches"),
     (["--total-steps", "4096", "extra"], "unexpected argument 'extra'"),
+    # one flag per field: a repeated --sweep or --env-option is a mistake, not a silent override
+    (["--sweep", "lr=1e-3", "--sweep", "lr=3e-4"], "sweep: lr is given twice"),
+    (["--sweep", "lr=1e-3,1e-3"], "sweep: lr lists a value twice"),
+    (["--sweep", "lr=1e-3,0.001"], "sweep: lr lists a value twice"),  # the same number, spelled twice
+    (["--env-option", "a=1", "--env-option", "a=2"], "env_option: a is given twice"),
+    (["--seed", "1.5"], "--seed"),
+    (["--num-seeds", "2.5"], "--num-seeds"),
 ]
 
 
@@ -72,6 +79,96 @@ def test_c51_on_continuous_actions(tmp_path, capsys):
     rc = cli.main(["train", "dqn", "--env", "gymnax:Pendulum-v1", "--distributional", "--out", str(out)])
     _assert_one_line_error(rc, capsys.readouterr().err, "needs a discrete action space")
     assert not out.exists()
+
+
+# settings that would run but never learn: refused before anything compiles, naming the field
+DEGENERATE = [
+    ("ppo", ["--num-envs", "1", "--num-minibatches", "128"], "num_minibatches", "leave 1 row per minibatch"),
+    ("dqn", ["--total-steps", "5000", "--learning-starts", "5000"], "learning_starts", "would never learn"),
+    ("dqn", ["--total-steps", "5000", "--learning-starts", "9000"], "learning_starts", "would never learn"),
+    ("dqn", ["--total-steps", "5000", "--learning-starts", "100", "--target-update-every", "5001"],
+     "target_update_every", "the target would never move"),
+    ("cem", ["--num-envs", "1"], "num_envs", "can never be an elite"),
+    ("a2c", ["--normalize-advantages", "--num-envs", "1", "--num-steps", "1"], "normalize_advantages",
+     "nothing to normalise"),
+]
+
+
+@pytest.mark.parametrize("algo, flags, field, expect", DEGENERATE, ids=[f"{c[0]}-{c[2]}" for c in DEGENERATE])
+def test_degenerate_settings_are_refused(tmp_path, capsys, algo, flags, field, expect):
+    out = tmp_path / "out"
+    rc = cli.main(["train", algo, *flags, "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    _assert_one_line_error(rc, err, f"{field}: ")
+    assert expect in err
+    assert not out.exists()
+
+
+def test_degenerate_settings_have_valid_neighbours():
+    """One step away from each refused setting parses fine: the checks are not blanket refusals."""
+    for algo, ok in [("ppo", ["--num-envs", "1", "--num-minibatches", "64"]),
+                     ("dqn", ["--total-steps", "5000", "--learning-starts", "4999", "--target-update-every", "5000"]),
+                     ("cem", ["--num-envs", "1", "--keep-elites", "1"]),
+                     ("a2c", ["--normalize-advantages", "--num-envs", "1", "--num-steps", "2"])]:
+        spec, _, _ = parse([algo, *ok])
+        assert spec.algo == algo
+
+
+# DQN runs num_updates * num_envs * train_every env steps, which can be less than total_steps; the
+# checks above compare with total_steps, so these pass validation and then never learn:
+NEVER_LEARN_IN_THE_STEPS_RUN = [
+    # 100 updates of 10 envs = 1000 steps < learning_starts 1001 < total_steps 1005: `learning` is 0 in every row
+    (["--num-envs", "10", "--total-steps", "1005", "--learning-starts", "1001", "--buffer-size", "500",
+      "--batch-size", "32"], "learning_starts"),
+    # learning from step 600, the only multiple of 500 before 999 is 500: the target stays at its random init
+    (["--num-envs", "1", "--total-steps", "999", "--learning-starts", "600", "--target-update-every", "500",
+      "--buffer-size", "500", "--batch-size", "32"], "target_update_every"),
+]
+
+
+@pytest.mark.parametrize("flags, field", NEVER_LEARN_IN_THE_STEPS_RUN, ids=[c[1] for c in NEVER_LEARN_IN_THE_STEPS_RUN])
+def test_dqn_settings_that_never_learn_in_the_steps_actually_run(flags, field):
+    with pytest.raises(ConfigError) as e:
+        parse(["dqn", *flags])
+    assert e.value.field == field, str(e.value)
+
+
+@pytest.mark.parametrize("algo", ["reinforce", "cem", "es", "ga", "q_learning", "value_iteration"])
+def test_iterations_and_total_steps_together_are_refused(tmp_path, capsys, algo):
+    out = tmp_path / "out"
+    rc = cli.main(["train", algo, "--iterations", "3", "--total-steps", "1000", "--out", str(out), "--quiet"])
+    _assert_one_line_error(rc, capsys.readouterr().err, "total_steps: give total_steps or iterations, not both")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("under", ["afile/out", "afile/deeper/out"])
+def test_out_under_a_file_is_refused_before_compiling(tmp_path, capsys, under):
+    """``--out`` whose parent is a file: one line naming ``out``, exit 2, in well under a compile's time
+    and with no XLA compilation at all; nothing written."""
+    import time
+
+    import jax
+
+    (tmp_path / "afile").write_text("not a folder")
+    parse(["ppo", *SMALL])  # imports the env backend, so the timing below is the check alone
+    compiles = []
+
+    def on_duration(event, duration, **kw):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(on_duration)
+    try:
+        t0 = time.perf_counter()
+        rc = cli.main(["train", "ppo", *SMALL, "--out", str(tmp_path / under), "--quiet"])
+        seconds = time.perf_counter() - t0
+    finally:
+        jax.monitoring.unregister_event_duration_listener(on_duration)
+    _assert_one_line_error(rc, capsys.readouterr().err, "out: ")
+    assert seconds < 2.0, seconds  # a compile of this config takes several seconds
+    assert compiles == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+    assert (tmp_path / "afile").read_text() == "not a folder"
 
 
 def test_existing_results_folder_is_not_overwritten(tmp_path, capsys):

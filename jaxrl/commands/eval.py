@@ -15,11 +15,27 @@ from jaxrl.config import ConfigError
 HELP = "evaluate the saved policy of a results folder (greedy episodes, mean and std of returns)"
 
 
+def _int(name):
+    """argparse type: an integer in any form ``jaxrl train`` accepts (``1e3``, ``1_000``, ``10.0``)."""
+    import argparse
+
+    from jaxrl.config import coerce
+
+    def parse(value):
+        try:
+            return coerce(int, value, name)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e))
+
+    return parse
+
+
 def add_arguments(p) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="results folder of jaxrl train")
-    p.add_argument("--episodes", type=int, default=10, help="greedy episodes per seed (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="PRNG seed of the evaluation episodes (default 0)")
-    p.add_argument("--max-steps", type=int, default=0, help="cut episodes at this length (default: the env's limit)")
+    p.add_argument("--episodes", type=_int("episodes"), default=10, help="greedy episodes per seed (default 10)")
+    p.add_argument("--seed", type=_int("seed"), default=0, help="PRNG seed of the evaluation episodes (default 0)")
+    p.add_argument("--max-steps", type=_int("max_steps"), default=0,
+                   help="cut episodes at this length (default: the env's limit)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 

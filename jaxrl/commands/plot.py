@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from jaxrl.config import ConfigError
+from jaxrl.driver.results import SWEEP_PREFIX
 
 HELP = "plot learning curves of results folders (mean and 95 pct. confidence band over seeds)"
 
@@ -48,12 +49,15 @@ def _read_run(run_dir: str, metric: str, x_col: str):
     with open(p / "metrics.csv", newline="") as f:
         reader = csv.DictReader(f)
         cols = reader.fieldnames or []
+        # a sweep point's value is in its ``sweep.<field>`` column (the column ``<field>`` may be a logged
+        # metric of the same name, e.g. the annealed ``lr``); folders written before that use ``<field>``
+        point_cols = [SWEEP_PREFIX + k if SWEEP_PREFIX + k in cols else k for k in sweep_keys]
         if metric not in cols:
-            names = ", ".join(c for c in cols if c not in ("seed", "update", "env_steps", "wall_time", *sweep_keys))
+            names = ", ".join(c for c in cols if c not in ("seed", "update", "env_steps", "wall_time", *point_cols))
             raise ConfigError("metric", f"{run_dir}/metrics.csv has no column {metric!r}; it has {names}")
         groups: dict[str, dict[float, list[float]]] = {}
         for row in reader:
-            label = ", ".join(f"{k}={row[k]}" for k in sweep_keys)
+            label = ", ".join(f"{k}={row.get(c, '')}" for k, c in zip(sweep_keys, point_cols))
             try:
                 y, x = float(row[metric]), float(row[x_col])
             except (TypeError, ValueError):
