@@ -21,6 +21,21 @@ class UsageError(Exception):
     """A one-line CLI error (exit status 2)."""
 
 
+def typed(t: type, name: str):
+    """An argparse ``type=`` that accepts what config fields accept (integers: ``1e3``, ``1_000``, ``10.0``)
+    and reports a bad value as ``name: expected ...``."""
+    from jaxrl.config import coerce
+
+    def parse(value):
+        try:
+            return coerce(t, value, name)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e))
+
+    parse.__name__ = name
+    return parse
+
+
 class Parser(argparse.ArgumentParser):
     """argparse that reports errors as a single line instead of usage + message."""
 

@@ -16,18 +16,9 @@ HELP = "evaluate the saved policy of a results folder (greedy episodes, mean and
 
 
 def _int(name):
-    """argparse type: an integer in any form ``jaxrl train`` accepts (``1e3``, ``1_000``, ``10.0``)."""
-    import argparse
+    from jaxrl.cli import typed
 
-    from jaxrl.config import coerce
-
-    def parse(value):
-        try:
-            return coerce(int, value, name)
-        except ConfigError as e:
-            raise argparse.ArgumentTypeError(str(e))
-
-    return parse
+    return typed(int, name)
 
 
 def add_arguments(p) -> None:

@@ -18,16 +18,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _parser(algo: str, module, defaults: dict):
-    from jaxrl.cli import Parser
+    from jaxrl.cli import Parser, typed
 
     p = Parser(prog=f"jaxrl profile {algo}", description=HELP, argument_default=argparse.SUPPRESS,
                allow_abbrev=False)
     g = p.add_argument_group("profile")
     g.add_argument("--env", help=f"environment id (default {getattr(module, 'DEFAULT_ENV', 'gymnax:CartPole-v1')})")
-    g.add_argument("--num-seeds", type=int, help="seeds in the vmapped program (default 1)")
-    g.add_argument("--seed", type=int, help="base PRNG seed (default 0)")
-    g.add_argument("--updates", type=int, help="updates per timed call (default 4)")
-    g.add_argument("--reps", type=int, help="timed calls; the best is reported (default 3)")
+    g.add_argument("--num-seeds", type=typed(int, "num_seeds"), help="seeds in the vmapped program (default 1)")
+    g.add_argument("--seed", type=typed(int, "seed"), help="base PRNG seed (default 0)")
+    g.add_argument("--updates", type=typed(int, "updates"), help="updates per timed call (default 4)")
+    g.add_argument("--reps", type=typed(int, "reps"), help="timed calls; the best is reported (default 3)")
     g.add_argument("--trace-dir", help="write a jax.profiler trace here (TensorBoard / Perfetto)")
     g.add_argument("--dump-hlo", metavar="DIR", help="write the optimized HLO of update, acting and init here")
     g.add_argument("--json", metavar="FILE", help="also write the report as JSON")

@@ -35,16 +35,15 @@ RESUME_OPTIONS = ("--quiet", "--max-minutes", "--compile-cache")  # what --resum
 
 
 def _int(name):
-    """argparse type: an integer in any form the config fields accept (``1e6``, ``1_000``, ``1000``)."""
-    def parse(value):
-        return coerce(int, value, name)
-    return parse
+    from jaxrl.cli import typed
+
+    return typed(int, name)
 
 
 def _number(name):
-    def parse(value):
-        return coerce(float, value, name)
-    return parse
+    from jaxrl.cli import typed
+
+    return typed(float, name)
 
 
 RUN_OPTIONS = [  # (flag, kwargs): the options every algorithm shares

@@ -85,12 +85,16 @@ class Config(BaseConfig):
         if self.total_steps < per_update:
             raise ConfigError("total_steps", f"{self.total_steps} is less than one update (num_envs * train_every "
                                              f"= {per_update}); raise total_steps")
-        if self.learning_starts >= self.total_steps:
-            raise ConfigError("learning_starts", f"{self.learning_starts} is not below total_steps "
-                                                 f"{self.total_steps}: the run would never learn; lower it")
-        if self.target_update_every > self.total_steps:
-            raise ConfigError("target_update_every", f"{self.target_update_every} exceeds total_steps "
-                                                     f"{self.total_steps}: the target would never move; lower it")
+        run = self.num_updates * per_update  # the env steps the run takes (whole updates)
+        if self.learning_starts >= run:
+            raise ConfigError("learning_starts", f"{self.learning_starts} is not below the {run} env steps the run "
+                                                 f"takes: it would never learn; lower it")
+        first = max(1, -(-self.learning_starts // per_update)) * per_update  # steps at the first learning update
+        next_sync = ((first - per_update) // self.target_update_every + 1) * self.target_update_every
+        if next_sync > run:
+            raise ConfigError("target_update_every", f"{self.target_update_every} env steps: no target update "
+                                                     f"would happen between learning_starts and the end of the "
+                                                     f"run ({run} env steps); lower it")
 
     @property
     def steps_per_update(self) -> int:

@@ -39,7 +39,8 @@ def enable(where: Optional[str] = None) -> Optional[str]:
     _decided = True
     choice = where if where is not None else os.environ.get(ENV_VAR)
     if choice is not None and choice.strip().lower() in OFF:
-        jax.config.update("jax_compilation_cache_dir", None)
+        jax.config.update("jax_enable_compilation_cache", False)
+        _reset()
         return None
     if choice is None and jax.config.jax_compilation_cache_dir:  # the user configured JAX directly
         return jax.config.jax_compilation_cache_dir
@@ -49,9 +50,17 @@ def enable(where: Optional[str] = None) -> Optional[str]:
     except OSError:
         return None  # an unwritable cache is no reason to stop a run: compile as usual
     jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_enable_compilation_cache", True)
+    _reset()  # JAX may have opened its cache already (importing gymnax runs JAX): reopen it here
     if jax.config.jax_persistent_cache_min_compile_time_secs > MIN_COMPILE_SECONDS:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     return str(folder)
+
+
+def _reset() -> None:
+    from jax.experimental.compilation_cache import compilation_cache
+
+    compilation_cache.reset_cache()
 
 
 def _listen() -> None:

@@ -136,6 +136,10 @@ class Run:
                 self.csv.write(end, end * self.sched.spu, now, m, evals)
             if self.tb is not None:
                 self.tb.write(end * self.sched.spu, m, self.sps(), evals)
+        elif "episodes" in acc.sums:  # between logging points: the episodes of the interval so far
+            s, e = parallel.to_host((acc.sums["episode_return_sum"], acc.sums["episodes"]))
+            if np.asarray(e).sum() > 0:
+                self.ret_recent = float(np.asarray(s).sum() / np.asarray(e).sum())
         self.prog.update(end * self.sched.spu * self.spec.batch, self.sps(), self.ret_recent)
 
     def save(self, state, acc, end: int) -> None:

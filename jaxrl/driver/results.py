@@ -43,7 +43,7 @@ def nan_to_none(x):
 
 def fmt(x):
     x = float(x)
-    return "" if not math.isfinite(x) else (int(x) if x.is_integer() and abs(x) < 2**53 else round(x, 6))
+    return "" if not math.isfinite(x) else (int(x) if x.is_integer() and abs(x) < 2**53 else float(f"{x:.7g}"))
 
 
 def derived(m: dict) -> dict:
