@@ -51,9 +51,13 @@ def test_dqn_solves_cartpole_through_jaxrl_train(tmp_path):
 
 
 def test_c51_solves_cartpole():
-    """Median over 4 vmapped seeds of the training return over the last 5% of the run >= 475."""
-    _, _, metrics = _train("gymnax:CartPole-v1", {"distributional": True}, seeds=4)
-    assert np.median(_final_returns(metrics)) >= 475, _final_returns(metrics)
+    """C51 on CartPole-v1 in 200k steps (epsilon decayed over 100k, learning from 5k; the defaults take
+    500k and 2.5x the time): median over 4 vmapped seeds of the return in the last 5% >= 475
+    (measured 500, 314, 500, 500; random play about 22)."""
+    _, _, metrics = _train("gymnax:CartPole-v1", {"distributional": True, "total_steps": 200_000,
+                                                  "eps_decay_steps": 100_000, "learning_starts": 5_000}, seeds=4)
+    final = _final_returns(metrics)
+    assert np.median(final) >= 475 and final.min() >= 150, final
 
 
 def test_rainbow_runs_on_envpool_pong_in_one_program():
