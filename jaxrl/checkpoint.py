@@ -46,11 +46,11 @@ from typing import Any
 import numpy as np
 
 from jaxrl.config import ConfigError
+from jaxrl.core.agent import ENV_FIELDS  # the state fields that belong to the environment
 
 FORMAT_VERSION = 2
 CKPT_DIR = "checkpoints"
 PATTERN = f"{CKPT_DIR}/ckpt-*.npz"  # human-readable, for messages
-ENV_FIELDS = ("env_state", "obs")
 
 
 class CheckpointError(ConfigError):

@@ -90,7 +90,7 @@ def _algo_parser(algo: str, module, defaults: dict):
     from jaxrl.cli import Parser
 
     cfg_cls = module.Config
-    p = Parser(prog=f"jaxrl train {algo}", description=(module.__doc__ or "").strip().splitlines()[0],
+    p = Parser(prog=f"jaxrl train {algo}", description=((module.__doc__ or "").strip().splitlines() or [""])[0],
                argument_default=argparse.SUPPRESS, allow_abbrev=False)
     g = p.add_argument_group("run")
     for flag, kw in RUN_OPTIONS:

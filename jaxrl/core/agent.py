@@ -39,7 +39,7 @@ OPTIONAL = {
     "PRESETS": "extra `jaxrl train` names: {name: {field: value}} overrides of Config",
 }
 DEFAULT_ENV = "gymnax:CartPole-v1"
-ENV_FIELDS = ("env_state", "obs")  # state fields that belong to the environment
+ENV_FIELDS = ("env_state", "obs", "memory")  # state fields that belong to the environment (and its episodes)
 SUMMED_SUFFIX = "_sum"  # metric keys summed over a logging point (and "episodes"); others averaged
 
 
@@ -82,8 +82,8 @@ def check_module(name: str, module: ModuleType) -> None:
     cfg = module.Config
     if not (isinstance(cfg, type) and issubclass(cfg, Config) and dataclasses.is_dataclass(cfg)):
         raise ContractError(f"{where}: Config must be {REQUIRED['Config']}")
-    if not cfg.__dataclass_params__.frozen:
-        raise ContractError(f"{where}: Config must be frozen (@dataclasses.dataclass(frozen=True))")
+    if "__dataclass_params__" not in vars(cfg):  # a subclass without the decorator: its fields would vanish
+        raise ContractError(f"{where}: Config needs the @dataclasses.dataclass(frozen=True) decorator")
     if not callable(module.make_agent):
         raise ContractError(f"{where}: make_agent must be {REQUIRED['make_agent']}")
     if not isinstance(getattr(module, "DEFAULT_ENV", ""), str):
