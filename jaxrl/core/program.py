@@ -59,9 +59,12 @@ def fold(acc: Accumulator, metrics: dict, index) -> Accumulator:
     return Accumulator(sums, acc.count + 1, bad)
 
 
-def reduce(acc: Accumulator) -> dict:
-    """One logging point: sums for summed keys, means over ``acc.count`` updates for the rest."""
-    n = jnp.maximum(acc.count, 1).astype(jnp.float32)
+def reduce(acc: Accumulator, xp=jnp) -> dict:
+    """One logging point: sums for summed keys, means over ``acc.count`` updates for the rest.
+
+    ``xp``: ``jax.numpy`` (in programs) or ``numpy`` (on the host, for an accumulator fetched there).
+    """
+    n = xp.maximum(acc.count, 1).astype(xp.float32)
     return {k: (v if is_summed(k) else v / n) for k, v in acc.sums.items()}
 
 

@@ -117,15 +117,15 @@ class Run:
         from jaxrl.core.program import reduce
 
         start, end, acc, finite, ev, is_log = item
-        first_bad, finite_np = parallel.to_host((acc.first_bad, finite))
-        guards.nan_guard(first_bad, np.asarray(finite_np), end, self.rows_meta, self.p.leaf_paths, self.last_saved)
+        acc, finite, ev = parallel.to_host((acc, finite, ev))  # one fetch of everything the host needs
+        guards.nan_guard(acc.first_bad, finite, end, self.rows_meta, self.p.leaf_paths, self.last_saved)
         self.done_processed = end
         n = end - self.session_start
         self.rate = n / max(time.perf_counter() - self.t_start, 1e-9)
         if is_log:
-            m = {k: np.asarray(v) for k, v in parallel.to_host(reduce(acc)).items()}
+            m = reduce(acc, np)
             if ev is not None:
-                self.evals[end] = np.asarray(parallel.to_host(ev))
+                self.evals[end] = ev
             now = self.elapsed()
             self.history.append((end, now, m))
             ret = results.derived(m)["episode_return"]
@@ -136,10 +136,8 @@ class Run:
                 self.csv.write(end, end * self.sched.spu, now, m, evals)
             if self.tb is not None:
                 self.tb.write(end * self.sched.spu, m, self.sps(), evals)
-        elif "episodes" in acc.sums:  # between logging points: the episodes of the interval so far
-            s, e = parallel.to_host((acc.sums["episode_return_sum"], acc.sums["episodes"]))
-            if np.asarray(e).sum() > 0:
-                self.ret_recent = float(np.asarray(s).sum() / np.asarray(e).sum())
+        elif "episodes" in acc.sums and acc.sums["episodes"].sum() > 0:  # the logging interval so far
+            self.ret_recent = float(acc.sums["episode_return_sum"].sum() / acc.sums["episodes"].sum())
         self.prog.update(end * self.sched.spu * self.spec.batch, self.sps(), self.ret_recent)
 
     def save(self, state, acc, end: int) -> None:
