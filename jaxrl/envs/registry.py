@@ -31,10 +31,11 @@ class Report:
     against baselines).  ``jaxrl train`` runs it at the end (when evaluation is on) and stores its dict in
     ``summary.json`` under the backend's name; ``jaxrl eval`` runs it too and accepts its ``options``.
 
-    run:     ``run(name, env_options, agent, state, out=None, **options) -> dict`` (JSON-able); ``state`` is
-             the batch of agent states ``[B, ...]``; ``out`` is the results folder at the end of training
-             (files such as plots go there), None from ``jaxrl eval``; ``options`` are the values of
-             ``options`` below, parsed by ``jaxrl eval`` (their defaults at the end of training).
+    run:     ``run(name, env_options, agent, state, out=None, seed=0, **options) -> dict`` (JSON-able);
+             ``state`` is the batch of agent states ``[B, ...]``; ``out`` is the results folder at the end of
+             training (files such as plots go there), None from ``jaxrl eval``; ``seed`` is ``jaxrl eval
+             --seed`` (0 at the end of training); ``options`` are the values of ``options`` below, parsed
+             by ``jaxrl eval`` (their defaults at the end of training).
     text:    ``text(result) -> list[str]``: the dict as lines for the terminal.
     options: ``(flag, argparse keyword arguments)`` pairs that ``jaxrl eval RUN`` accepts for a run of this backend.
     """

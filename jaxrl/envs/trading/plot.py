@@ -8,18 +8,25 @@ import numpy as np
 from jaxrl.envs.trading.stocks import BUY
 
 
-def curves(agent, state, o: dict, part: str) -> dict:
-    """NumPy arrays of one episode over the whole split: time, close, buy and close bars, equity curves."""
+def curves(agent, state, o: dict, parts: list) -> dict:
+    """Per split, NumPy arrays of one episode over the whole split: time, close, buy and close bars, and
+    the equity curves of the agent and of buying and holding (one compiled program for all splits)."""
     from jaxrl.envs.trading import single
     from jaxrl.envs.trading.report import trajectory
 
-    env, params, prices = single(dict(o, reset_on_close=False, episode_bars=0), part)
-    greedy = lambda obs, key: agent.act(state, obs, key).astype(jnp.int32)
+    envs_ = {part: single(dict(o, reset_on_close=False, episode_bars=0), part) for part in parts}
     hold = lambda obs, key: jnp.full((obs.shape[0],), BUY, jnp.int32)
-    run = jax.jit(lambda: (trajectory(env, params, greedy), trajectory(env, params, hold)))
-    (bar, close, bought, closed, reward), (_, _, _, _, hold_reward) = jax.device_get(run())
-    return {"time": prices.time[bar], "close": close, "bought": bought, "closed": closed,
-            "equity": np.cumsum(reward), "hold_equity": np.cumsum(hold_reward)}
+
+    def run(state):  # the state is an argument, not a constant of the program (it holds replay buffers)
+        greedy = lambda obs, key: agent.act(state, obs, key).astype(jnp.int32)
+        return {part: (trajectory(env, params, greedy), trajectory(env, params, hold)[4])
+                for part, (env, params, _) in envs_.items()}
+
+    out = {}
+    for part, ((bar, close, bought, closed, reward), hold_reward) in jax.device_get(jax.jit(run)(state)).items():
+        out[part] = {"time": envs_[part][2].time[bar], "close": close, "bought": bought, "closed": closed,
+                     "equity": np.cumsum(reward), "hold_equity": np.cumsum(hold_reward)}
+    return out
 
 
 def draw(agent, state, o: dict, parts: list, path: str) -> None:
@@ -31,8 +38,9 @@ def draw(agent, state, o: dict, parts: list, path: str) -> None:
 
     fig, axes = plt.subplots(2, len(parts), figsize=(7 * len(parts), 6), sharex="col", squeeze=False,
                              gridspec_kw={"height_ratios": [3, 2]})
+    all_curves = curves(agent, state, o, parts)
     for j, part in enumerate(parts):
-        c = curves(agent, state, o, part)
+        c = all_curves[part]
         top, bottom = axes[0, j], axes[1, j]
         top.plot(c["time"], c["close"], lw=0.8, color="0.3", label="close")
         top.scatter(c["time"][c["bought"]], c["close"][c["bought"]], marker="^", s=18, color="tab:green",

@@ -75,25 +75,37 @@ def _stats(ret, trades, held) -> dict:
     return {"profit": float(np.mean(ret)), "trades": float(np.mean(trades)), "bars_held": float(np.mean(held))}
 
 
-def evaluate_split(agent, state, o: dict, part: str, key, episodes: int) -> dict:
-    """The report of one split (see the module docstring)."""
+def evaluate_splits(agent, state, o: dict, parts: list, seed: int, episodes: int) -> dict:
+    """The report of each split (see the module docstring), from one compiled program."""
     from jaxrl import parallel
     from jaxrl.envs.trading import single
 
-    env, params, prices = single(dict(o, reset_on_close=False), part)
-    of_agent, baselines = _policies(agent, env.action_space().n)
-    per_seed = jax.jit(parallel.vmap(lambda s: play(env, params, of_agent(s), key, episodes)))(state)
-    ret, trades, held = (np.asarray(x).reshape(-1, episodes) for x in per_seed)
-    out = {"from": str(prices.time[0])[:10], "to": str(prices.time[-1])[:10], "bars": len(prices),
-           "episodes": episodes, "episode_bars": int(min(params.max_steps_in_episode, len(prices) - env.bars))}
-    out.update(_stats(ret, trades, held))
-    out["per_seed"] = {"profit": ret.mean(-1).tolist(), "trades": trades.mean(-1).tolist(),
-                       "bars_held": held.mean(-1).tolist()}
-    out["baselines"] = {}
-    for name, policy in baselines.items():
-        b = jax.jit(lambda k, policy=policy: play(env, params, policy, k, episodes))(key)
-        out["baselines"][name] = _stats(*(np.asarray(x) for x in b))
-    return out
+    envs_ = {part: single(dict(o, reset_on_close=False), part) for part in parts}
+    A = next(iter(envs_.values()))[0].action_space().n
+    of_agent, baselines = _policies(agent, A)
+
+    def run(state):
+        out = {}
+        for part, (env, params, _) in envs_.items():  # the same windows for a split whichever are asked for
+            key = jax.random.fold_in(jax.random.PRNGKey(seed), ("train", "validation").index(part))
+            per_seed = parallel.vmap(lambda s: play(env, params, of_agent(s), key, episodes))(state)
+            out[part] = (per_seed, {name: play(env, params, policy, key, episodes)
+                                    for name, policy in baselines.items()})
+        return out
+
+    results = jax.device_get(jax.jit(run)(state))
+    report = {}
+    for part, (per_seed, base) in results.items():
+        env, params, prices = envs_[part]
+        ret, trades, held = (np.asarray(x).reshape(-1, episodes) for x in per_seed)
+        r = {"from": str(prices.time[0])[:10], "to": str(prices.time[-1])[:10], "bars": len(prices),
+             "episodes": episodes, "episode_bars": int(min(params.max_steps_in_episode, len(prices) - env.bars))}
+        r.update(_stats(ret, trades, held))
+        r["per_seed"] = {"profit": ret.mean(-1).tolist(), "trades": trades.mean(-1).tolist(),
+                         "bars_held": held.mean(-1).tolist()}
+        r["baselines"] = {name: _stats(*b) for name, b in base.items()}
+        report[part] = r
+    return report
 
 
 def report(name: str, env_options: dict, agent, state, out=None, split: str = "both", plot=None,
@@ -107,9 +119,8 @@ def report(name: str, env_options: dict, agent, state, out=None, split: str = "b
     if o["split"] is None:
         parts = [p for p in parts if p == "train"]
     result = {"commission": o["commission"], "split": o["split"]}
-    for part in parts:  # the same windows for a split whichever splits are asked for
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), ("train", "validation").index(part))
-        result[part] = evaluate_split(agent, state, o, part, key, episodes)
+    if parts:
+        result.update(evaluate_splits(agent, state, o, parts, seed, episodes))
     path = plot if plot is not None else (None if out is None else str(out) + "/trades.png")
     if path is not None and parts:
         from jaxrl.envs.trading.plot import draw
