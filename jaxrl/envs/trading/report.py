@@ -119,6 +119,8 @@ def report(name: str, env_options: dict, agent, state, out=None, split: str = "b
     if o["split"] is None:
         parts = [p for p in parts if p == "train"]
     result = {"commission": o["commission"], "split": o["split"]}
+    if o["split"] is None and split != "train":
+        result["validation"] = None  # no held-out bars without split=DATE
     if parts:
         result.update(evaluate_splits(agent, state, o, parts, seed, episodes))
     path = plot if plot is not None else (None if out is None else str(out) + "/trades.png")
@@ -143,6 +145,8 @@ def text(result: dict) -> list[str]:
         lines.append(f"  {part:<11}{r['profit']:>9.2f}{b['random']['profit']:>9.2f}"
                      f"{b['buy_and_hold']['profit']:>10.2f}{b['never']['profit']:>7.2f}{r['trades']:>8.1f}"
                      f"{r['bars_held']:>7.1f}")
+    if "validation" in result and result["validation"] is None:
+        lines.append("  validation: none (train with --env-option split=YYYY-MM-DD)")
     if result.get("plot"):
         lines.append(f"  plot: {result['plot']}")
     return lines
