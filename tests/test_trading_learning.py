@@ -55,4 +55,8 @@ def test_ppo_beats_buy_and_hold_and_eval_reports_the_same_windows(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     report = json.loads(p.stdout)["trading"]
     assert "train" not in report and plot.stat().st_size > 10_000
-    assert report["validation"] == pytest.approx(summary["trading"]["validation"])  # the same windows, same policy
+    got, want = report["validation"], summary["trading"]["validation"]  # the same windows, same policy
+    for key in ("profit", "trades", "bars_held"):
+        assert got[key] == pytest.approx(want[key]) and got["per_seed"][key] == pytest.approx(want["per_seed"][key])
+        for base in ("random", "buy_and_hold", "never"):
+            assert got["baselines"][base][key] == pytest.approx(want["baselines"][base][key])
