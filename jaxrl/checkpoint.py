@@ -288,3 +288,56 @@ def splice_env(restored, fresh):
     if isinstance(restored, (list, tuple)):
         return type(restored)(splice_env(r, f) for r, f in zip(restored, fresh))
     return restored
+
+
+def _under(name: str, prefix: str) -> bool:
+    """``.params['w']`` is under ``.params``; ``.params_v`` is not."""
+    return name == prefix or (name.startswith(prefix) and name[len(prefix)] in "[.")
+
+
+def load_leaves(run_dir, template, prefixes, root: str = "") -> tuple[dict, Path]:
+    """The leaves of ``template`` (a batched state ``[B, ...]``, arrays or ShapeDtypeStructs) under the key
+    paths ``prefixes`` (``[".params"]``), taken from the newest checkpoint of ``run_dir``: ``({key path:
+    array [B, ...]}, checkpoint)``. A checkpoint of one batch member serves every member. Every mismatch
+    (no leaf under a prefix, a leaf missing, another shape or dtype, another batch) is a one-line
+    :class:`CheckpointError` for ``--init-from``. ``root``: where ``template`` sits in the saved tree
+    (the driver saves ``{"agent": state, ...}``: ``"['agent']"``)."""
+    ckpts = list_checkpoints(run_dir)
+    if not ckpts:
+        raise CheckpointError("init_from", f"{run_dir} has no checkpoint ({PATTERN})")
+    path = ckpts[-1]
+    files, meta = _load_file(path)
+    named = [(n, t) for n, t in _named_leaves(template) if any(_under(n, p) for p in prefixes)]
+    if not named:
+        tops = sorted({n.split("[")[0].split(".")[1] for n, _ in _named_leaves(template) if n.startswith(".")})
+        raise CheckpointError("init_keys", f"no leaf of this run's state is under {', '.join(prefixes)}; its fields: "
+                                           f"{', '.join('.' + t for t in tops)}")
+    out = {}
+    for n, t in named:
+        if _is_key(t):
+            raise CheckpointError("init_keys", f"state{n} is a PRNG key; initialise parameters only")
+        a = files.get(f"state/{root}{n}")
+        want = f"{np.dtype(t.dtype).name}[{', '.join(map(str, t.shape[1:]))}]"
+        if a is None:
+            raise CheckpointError("init_from", f"{path}: state{n} is not in the checkpoint; different algorithm "
+                                               f"or network?")
+        got = f"{meta['leaves'].get(root + n, a.dtype.name)}[{', '.join(map(str, a.shape[1:]))}]"
+        if got != want:
+            raise CheckpointError("init_from", f"{path}: state{n} is {got} per member, this run needs {want}; "
+                                               f"give the same network and env options as that run")
+        if a.shape[0] not in (1, t.shape[0]):
+            raise CheckpointError("init_from", f"{run_dir} has {a.shape[0]} seeds/sweep points, this run {t.shape[0]}; "
+                                               f"give the same --num-seeds and --sweep (or init from a 1-seed run)")
+        out[n] = np.broadcast_to(a, t.shape)
+    return out, path
+
+
+def put_leaves(state, leaves: dict):
+    """``state`` with the leaves named in ``leaves`` (key path -> array) replaced, placed like the old ones."""
+    import jax
+
+    def pick(p, x):
+        a = leaves.get(jax.tree_util.keystr(p))
+        return x if a is None else _place(np.ascontiguousarray(a), getattr(x, "sharding", None))
+
+    return jax.tree_util.tree_map_with_path(pick, state)

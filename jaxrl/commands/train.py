@@ -76,6 +76,10 @@ RUN_OPTIONS = [  # (flag, kwargs): the options every algorithm shares
     ("--compile-cache", dict(metavar="DIR|off", help="persistent compilation cache folder (default "
                                                      "~/.cache/jaxrl/xla; env JAXRL_COMPILE_CACHE), or off")),
     ("--resume", dict(metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint")),
+    ("--init-from", dict(metavar="RUN_DIR", help="start from the parameters of RUN_DIR's last checkpoint (the "
+                                                 "leaves under --init-keys; the rest is initialised as usual)")),
+    ("--init-keys", dict(metavar="KEYPATHS", help="state key paths taken from --init-from, comma-separated "
+                                                  "(default .params)")),
     ("--devices", dict(metavar="all|N", help="shard seeds and sweep points over devices (default all; envpool "
                                              "uses 1); multi-host: set JAXRL_COORDINATOR, see jaxrl.parallel")),
 ]
@@ -287,7 +291,7 @@ def parse(argv: list[str]):
                    eval_every=args.get("eval_every"), eval_episodes=args.get("eval_episodes", 10),
                    checkpoint_every=args.get("checkpoint_every"), tensorboard=bool(args.get("tensorboard", False)),
                    memory_budget_gb=args.get("memory_budget"), max_minutes=args.get("max_minutes"),
-                   agent_source=source)
+                   agent_source=source, init_from=args.get("init_from"), init_keys=args.get("init_keys", ".params"))
     validate(spec)
     return spec, bool(args.get("quiet", False)), args.get("compile_cache")
 

@@ -212,10 +212,16 @@ def train_run(spec: RunSpec, progress: bool = True, stop_after: Optional[int] = 
     state, acc = p.init_c(p.keys, p.hp), p.acc0
     if spec.resume:
         state, acc = run_resume(run, state)
+    elif p.init_leaves is not None:  # --init-from: those leaves from another run's last checkpoint
+        from jaxrl.checkpoint import put_leaves
+
+        state = put_leaves(state, p.init_leaves[0])
     run.open_results()
     run.prog = Progress(f"{spec.algo} {spec.env_id} x{spec.batch}", run.sched.n * run.sched.spu * spec.batch,
                         enabled=progress)
     run.prog.message(p.compile_note())
+    if p.init_leaves is not None and not spec.resume:
+        run.prog.message(f"jaxrl: {spec.init_keys} initialised from {p.init_leaves[1]}")
     jax.block_until_ready(state)
     run.t_start, run.session_start, run.done_processed = time.perf_counter(), run.done, run.done
     try:

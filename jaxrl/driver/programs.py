@@ -34,6 +34,7 @@ class Programs:
     env_restorable: bool
     devices_used: int
     environment: dict  # facts for config.json
+    init_leaves: Optional[tuple] = None  # ({key path: array [B, ...]}, checkpoint) for --init-from
 
     def compile_note(self) -> str:
         cache = f", {self.cache_note}" if self.cache_note else ""
@@ -97,6 +98,12 @@ def build(spec) -> Programs:
     init_fn = jax.jit(parallel.vmap(agent.init), **placement.jit_kwargs(2))
     state_shape = jax.eval_shape(init_fn, keys, hp)
     guards.check_memory(state_shape, batch, spec.memory_budget_gb)
+    init_leaves = None
+    if spec.init_from and not spec.resume:  # checked against the state's shapes before compiling
+        from jaxrl import checkpoint
+        from jaxrl.driver.spec import init_prefixes
+
+        init_leaves = checkpoint.load_leaves(spec.init_from, state_shape, init_prefixes(spec), root="['agent']")
     chunk = make_chunk(agent)
 
     def chunk_and_check(s, a, h, n, start):
@@ -118,7 +125,7 @@ def build(spec) -> Programs:
     environment = {"argv": sys.argv, "jax_version": jax.__version__, "backend": jax.default_backend(),
                    "devices": [str(d) for d in jax.devices()], "devices_used": placement.num_devices}
     return Programs(agent, env, keys, hp, acc0, init_c, chunk_c, eval_c, paths, seconds, hits.describe(), run_dir,
-                    out, backend.restorable, placement.num_devices, environment)
+                    out, backend.restorable, placement.num_devices, environment, init_leaves)
 
 
 def _evaluates(spec, agent) -> bool:

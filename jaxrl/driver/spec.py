@@ -43,6 +43,8 @@ class RunSpec:
     resume: bool = False  # continue ``out`` from its last checkpoint
     max_minutes: Optional[float] = None  # stop cleanly after this much training time (this session)
     agent_source: Optional[str] = None  # a user's algorithm file or module (jaxrl.agents.register)
+    init_from: Optional[str] = None  # a results folder whose last checkpoint initialises the leaves under init_keys
+    init_keys: str = ".params"  # comma-separated key paths of the state (checkpoint names) taken from init_from
 
     def sweep_points(self) -> list[dict]:
         if not self.sweep:
@@ -65,6 +67,8 @@ class RunSpec:
              "checkpoint_every": self.checkpoint_every, "tensorboard": self.tensorboard,
              "memory_budget_gb": self.memory_budget_gb, "agent_source": self.agent_source,
              "config": self.config.to_dict()}
+        if self.init_from:
+            d.update(init_from=self.init_from, init_keys=self.init_keys)
         d.update(extra)
         return d
 
@@ -101,9 +105,27 @@ def validate(spec: RunSpec) -> None:
                                                   and spec.memory_budget_gb > 0
                                                   and math.isfinite(spec.memory_budget_gb)):
         raise ConfigError("memory_budget", f"must be a positive number of GiB; got {spec.memory_budget_gb!r}")
+    if spec.init_from is not None:
+        _check_init_from(spec)
     if spec.max_minutes is not None and not (isinstance(spec.max_minutes, (int, float)) and spec.max_minutes > 0
                                              and math.isfinite(spec.max_minutes)):
         raise ConfigError("max_minutes", f"must be a positive number of minutes; got {spec.max_minutes!r}")
+
+
+def init_prefixes(spec: RunSpec) -> list[str]:
+    return [p.strip() for p in spec.init_keys.split(",") if p.strip()]
+
+
+def _check_init_from(spec: RunSpec) -> None:
+    from jaxrl import checkpoint
+
+    p = Path(spec.init_from)
+    if not p.is_dir():
+        raise ConfigError("init_from", f"{spec.init_from} does not exist or is not a folder")
+    if not checkpoint.list_checkpoints(p):
+        raise ConfigError("init_from", f"{spec.init_from} has no checkpoint ({checkpoint.PATTERN})")
+    if not init_prefixes(spec) or not all(k.startswith((".", "[")) for k in init_prefixes(spec)):
+        raise ConfigError("init_keys", f"expected key paths like .params (comma-separated); got {spec.init_keys!r}")
 
 
 def check_out_dir(out: str) -> Path:
@@ -148,7 +170,8 @@ def from_run_dir(run_dir: str, what: str = "resume") -> RunSpec:
                        eval_every=c.get("eval_every"), eval_episodes=int(c.get("eval_episodes", 10)),
                        checkpoint_every=c.get("checkpoint_every"), tensorboard=bool(c.get("tensorboard", False)),
                        memory_budget_gb=c.get("memory_budget_gb"), resume=True,
-                       agent_source=c.get("agent_source"))
+                       agent_source=c.get("agent_source"), init_from=c.get("init_from"),
+                       init_keys=c.get("init_keys") or ".params")
     except ConfigError as e:
         raise ConfigError(what, f"{cfg_path} holds an invalid config ({e})")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
