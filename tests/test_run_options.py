@@ -216,6 +216,7 @@ def test_progress_appears_early_and_max_minutes_stops_a_huge_run(tmp_path):
 # ------------------------------------------------------------------ 7. every algorithm: total_steps, eval
 # tiny settings per algorithm: a few updates, small networks (tabular ones on their DEFAULT_ENV)
 TINY = {
+    "seq2seq": dict(total_steps=16, num_envs=4, hidden=8, embed_dim=4),
     "ppo": dict(total_steps=128, num_envs=2, num_steps=32, num_epochs=1, num_minibatches=1, hidden=8, layers=1),
     "a2c": dict(total_steps=64, num_envs=2, num_steps=8, hidden=8, layers=1),
     "dqn": dict(total_steps=64, num_envs=2, buffer_size=64, batch_size=8, learning_starts=8,

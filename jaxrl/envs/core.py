@@ -33,6 +33,18 @@ class Box(NamedTuple):
         return int(np.prod(self.shape))
 
 
+class Tokens(NamedTuple):
+    """Actions that are sequences of ``length`` token ids in ``[0, vocab_size)`` (a dialogue reply):
+    ``[num_envs, length]`` int32."""
+
+    vocab_size: int
+    length: int
+
+    @property
+    def shape(self) -> tuple:
+        return (self.length,)
+
+
 class EnvSpec(NamedTuple):
     """Static description of an environment batch."""
 
@@ -40,7 +52,7 @@ class EnvSpec(NamedTuple):
     num_envs: int
     obs_shape: tuple
     obs_dtype: Any
-    action_space: Any  # Discrete | Box
+    action_space: Any  # Discrete | Box | Tokens
     max_episode_steps: Optional[int] = None
     backend: str = "gymnax"
     obs_num_states: Optional[int] = None  # size of a discrete (integer) observation space, else None
@@ -126,5 +138,6 @@ def require_discrete(spec: EnvSpec, algo: str, field: str = "env") -> None:
     from jaxrl.config import ConfigError
 
     if not spec.discrete:
+        kind = "token-sequence" if isinstance(spec.action_space, Tokens) else "continuous"
         raise ConfigError(field, f"{algo} needs a discrete action space, but {spec.env_id} has "
-                                 f"continuous actions {tuple(spec.action_space.shape)}; pick a discrete env")
+                                 f"{kind} actions {tuple(spec.action_space.shape)}; pick a discrete env")

@@ -79,6 +79,7 @@ _REGISTRY: dict[str, Union[Backend, str]] = {
     "envpool": "jaxrl.envs.envpool_env",
     "custom": "jaxrl.envs.custom",  # a user's own env; also reached without the prefix
     "trading": "jaxrl.envs.trading",  # one stock, Lapan ch. 8
+    "dialogue": "jaxrl.envs.dialogue",  # one reply per episode, BLEU reward (seq2seq, scst)
 }
 
 

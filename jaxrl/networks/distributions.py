@@ -250,6 +250,11 @@ def head_for(action_space, continuous_kind: str = "gaussian") -> PolicyHead:
     """
     if hasattr(action_space, "n"):
         return policy_head("categorical", int(action_space.n))
+    if not hasattr(action_space, "low"):  # e.g. Tokens: a reply of token ids (seq2seq, scst)
+        from jaxrl.config import ConfigError
+
+        raise ConfigError("env", f"no policy head for actions {action_space} (a token sequence: train it with "
+                                 f"seq2seq or scst)")
     if continuous_kind not in ("gaussian", "tanh_gaussian"):
         raise ValueError(f"continuous_kind must be 'gaussian' or 'tanh_gaussian', got {continuous_kind!r}")
     dim = int(np.prod(action_space.shape))
