@@ -66,21 +66,14 @@ def parse(argv: list[str]):
     return args, {d: getattr(args, d) for d in dests}
 
 
-def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0, state_too: bool = False):
-    """-> (spec, checkpoint meta, returns [batch, episodes] as NumPy); with ``state_too`` also the agent
-    and the restored batch of states."""
+def load_run(run_dir: str):
+    """-> (spec, checkpoint meta, agent, the restored batch of agent states ``[B, ...]``)."""
     import jax
-    import numpy as np
 
     from jaxrl import agents, checkpoint, envs, parallel
-    from jaxrl.evaluation import make_eval_env, make_evaluate
     from jaxrl.core.program import empty_accumulator, hparams_batch, seed_keys
     from jaxrl.driver.spec import from_run_dir
 
-    if episodes < 1:
-        raise ConfigError("episodes", f"must be >= 1; got {episodes}")
-    if max_steps < 0:
-        raise ConfigError("max_steps", f"must be >= 0; got {max_steps}")
     spec = from_run_dir(run_dir, what="run_dir")
     if not checkpoint.list_checkpoints(run_dir):
         raise ConfigError("run_dir", f"{run_dir} has no checkpoint ({checkpoint.CKPT_DIR}/ckpt-*.npz) to evaluate")
@@ -94,7 +87,24 @@ def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0,
     template = jax.jit(parallel.vmap(agent.init))(keys, hp)
     acc = jax.jit(parallel.vmap(lambda k: empty_accumulator(agent)))(keys)
     restored, meta, _, _ = checkpoint.load_latest(run_dir, {"agent": template, "acc": acc})
-    state = restored["agent"]
+    return spec, meta, agent, restored["agent"]
+
+
+def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0, state_too: bool = False):
+    """-> (spec, checkpoint meta, returns [batch, episodes] as NumPy); with ``state_too`` also the agent
+    and the restored batch of states."""
+    import jax
+    import numpy as np
+
+    from jaxrl import parallel
+    from jaxrl.evaluation import make_eval_env, make_evaluate
+
+    if episodes < 1:
+        raise ConfigError("episodes", f"must be >= 1; got {episodes}")
+    if max_steps < 0:
+        raise ConfigError("max_steps", f"must be >= 0; got {max_steps}")
+    spec, meta, agent, state = load_run(run_dir)
+    batch = len(spec.sweep_points()) * spec.num_seeds
     evaluate = make_evaluate(make_eval_env(spec.env_id, episodes, batch, spec.env_options), agent, max_steps or None)
     eval_keys = jax.random.split(jax.random.PRNGKey(seed), batch)
     returns = jax.jit(parallel.vmap(evaluate))(state, eval_keys)

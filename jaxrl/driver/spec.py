@@ -105,7 +105,7 @@ def validate(spec: RunSpec) -> None:
                                                   and spec.memory_budget_gb > 0
                                                   and math.isfinite(spec.memory_budget_gb)):
         raise ConfigError("memory_budget", f"must be a positive number of GiB; got {spec.memory_budget_gb!r}")
-    if spec.init_from is not None:
+    if spec.init_from is not None and not spec.resume:  # a resumed run continues from its own checkpoints
         _check_init_from(spec)
     if spec.max_minutes is not None and not (isinstance(spec.max_minutes, (int, float)) and spec.max_minutes > 0
                                              and math.isfinite(spec.max_minutes)):
