@@ -88,12 +88,13 @@ def tapped(apply: Callable, perturbations=None) -> Callable:
     return f
 
 
-def find_layers(apply: Callable, params, *args) -> dict:
-    """``{key: Layer}`` of the dense and conv layers ``apply(params, *args)`` calls (traced, nothing runs).
+def find_layers(apply: Callable, params, *args):
+    """The dense and conv layers ``apply(params, *args)`` calls (traced with ``jax.eval_shape``, nothing runs).
 
-    Also returns the output shapes: ``(layers, {key: ShapeDtypeStruct})`` for :func:`zero_perturbations`.
+    Returns ``(layers, shapes)``: ``{key: Layer}`` and ``{key: ShapeDtypeStruct}`` of each layer's
+    output (for :func:`zero_perturbations`). Keys are module paths joined by ``/``.
     """
-    layers, shapes = {}, {}
+    layers = {}
 
     def probe(params, *args):
         outs = {}
