@@ -14,12 +14,15 @@ transitions with a 64-64 tanh actor and critic, and then learns from it:
   (``inverse_every 1``: the most a K-FAC step can cost);
 * ``acktr defaults``: ACKTR as it trains CartPole (16 envs x 20 steps, inverses every 10 steps).
 
-Figures per row (compile excluded): ``train_sps``, env steps/s of the whole training program (all
-seeds; the median of ``--repeats`` runs after a warm-up); ``update_ms``, wall time of one update
-(one rollout and one learning step; 10 of each for ``acktr defaults``); ``rollout_ms``, the same
-rollout, bootstrap values and GAE alone, timed as their own program with the same network; and
-``learn_ms = update_ms - rollout_ms``, the learning step's share. The rollout's figure is measured
-once per rollout shape and number of seeds.
+Figures per row (compile excluded; each the median of ``--repeats`` runs after a warm-up):
+``train_sps``, env steps/s of the whole training program (all seeds, wall clock); ``cpu_sps``,
+env steps per CPU second of the same runs (both cores' seconds count when 8 seeds are sharded); ``update_ms``,
+one update (one rollout and one learning step; 10 of each for ``acktr defaults``);
+``rollout_ms``, the same rollouts with bootstrap values and GAE alone, timed as their own program
+with the same network right after the training runs; ``learn_ms = update_ms - rollout_ms``, the
+learning step. The three ``_ms`` figures are *process CPU time* (``time.process_time``, all of
+this process's threads), which other processes on a shared machine disturb far less than wall
+time; ``train_sps`` is wall time and moves with the machine's load (recorded in the JSON).
 
 Writes ``benchmarks/results/natural_throughput.json``.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,11 +59,21 @@ def configs(num_envs: int, num_steps: int, updates: int):
     ]
 
 
-def run_seconds(fn, keys, placement, repeats: int):
-    """``(compile seconds, [run seconds])`` of ``jit(vmap(fn))(keys)`` after one warm-up run."""
+def compiled_for(fn, keys, placement):
+    """``(compiled jit(vmap(fn)), compile seconds)``, warmed up by one run."""
     compiled, compile_s = compile_timed(jax.jit(parallel.vmap(fn), **placement.jit_kwargs(1)), keys)
     timed_run(compiled, keys)
-    return compile_s, [timed_run(compiled, keys)[0] for _ in range(repeats)]
+    return compiled, compile_s
+
+
+def run_times(compiled, keys, repeats: int):
+    """``(wall seconds, process CPU seconds)`` of ``repeats`` runs of ``compiled(keys)``."""
+    wall, cpu = [], []
+    for _ in range(repeats):
+        c0 = time.process_time()
+        wall.append(timed_run(compiled, keys)[0])
+        cpu.append(time.process_time() - c0)
+    return wall, cpu
 
 
 def rollout_program(env, num_steps: int, num_rollouts: int):
@@ -87,19 +101,21 @@ def bench(label, module, cfg, rollouts, seeds: int, env_id: str, repeats: int, r
     agent = module.make_agent(cfg, env)
     placement = parallel.plan("all", batch=seeds, shardable=env.spec.backend != "envpool", stream=False)
     keys = placement.put(jax.random.split(jax.random.PRNGKey(0), seeds))
-    compile_s, runs = run_seconds(make_train(agent, num_log_points=1), keys, placement, repeats)
-    t = float(np.median(runs))
-    steps = agent.num_updates * agent.steps_per_update * seeds
-    shape = (cfg.num_envs, cfg.num_steps, seeds)
+    compiled, compile_s = compiled_for(make_train(agent, num_log_points=1), keys, placement)
+    wall, cpu = run_times(compiled, keys, repeats)
+    n = agent.num_updates * rollouts
+    shape = (cfg.num_envs, cfg.num_steps, seeds, n)
     if shape not in rollout_cache:
-        n = max(1, agent.num_updates * rollouts)
-        _, r = run_seconds(rollout_program(env, cfg.num_steps, n), keys, placement, repeats)
-        rollout_cache[shape] = float(np.median(r)) / n
-    update_ms, rollout_ms = 1e3 * t / agent.num_updates, 1e3 * rollout_cache[shape] * rollouts
+        rollout_cache[shape] = compiled_for(rollout_program(env, cfg.num_steps, n), keys, placement)[0]
+    _, r_cpu = run_times(rollout_cache[shape], keys, repeats)  # re-timed beside every row
+    steps = agent.num_updates * agent.steps_per_update * seeds
+    update_ms = 1e3 * float(np.median(cpu)) / agent.num_updates
+    rollout_ms = 1e3 * float(np.median(r_cpu)) / agent.num_updates
     return dict(algo=label, seeds=seeds, rollout=f"{cfg.num_envs}x{cfg.num_steps}", compile_s=round(compile_s, 1),
-                train_sps=round(steps / t), update_ms=round(update_ms, 2), rollout_ms=round(rollout_ms, 2),
-                learn_ms=round(update_ms - rollout_ms, 2), learn_share=f"{1 - rollout_ms / update_ms:.0%}",
-                train_sps_runs=[round(steps / x) for x in runs])
+                train_sps=round(steps / float(np.median(wall))), cpu_sps=round(steps / float(np.median(cpu))), update_ms=round(update_ms, 2),
+                rollout_ms=round(rollout_ms, 2), learn_ms=round(update_ms - rollout_ms, 2),
+                learn_share=f"{1 - rollout_ms / update_ms:.0%}", train_sps_runs=[round(steps / x) for x in wall],
+                load_average_1m=round(os.getloadavg()[0], 1))
 
 
 def main(argv=None):
@@ -122,8 +138,8 @@ def main(argv=None):
                 rows.append(bench(label, module, cfg, rollouts, seeds, a.env, a.repeats, cache))
                 print_table(rows[-1:], [c for c in rows[-1] if c != "train_sps_runs"], stream=sys.stdout)
                 sys.stdout.flush()
-    cols = ["algo", "seeds", "rollout", "compile_s", "train_sps", "update_ms", "rollout_ms", "learn_ms", "learn_share"]
-    print(f"\n{a.env}: env steps/s and one update's cost split (64-64 tanh)")
+    cols = ["algo", "seeds", "rollout", "compile_s", "train_sps", "cpu_sps", "update_ms", "rollout_ms", "learn_ms", "learn_share"]
+    print(f"\n{a.env}: env steps/s (wall) and one update's cost split (CPU ms; 64-64 tanh)")
     print_table(rows, cols)
     path = write_results(a.name, rows, {"env": a.env, "num_envs": a.num_envs, "num_steps": a.num_steps,
                                         "updates": a.updates})
