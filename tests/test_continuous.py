@@ -162,7 +162,7 @@ def test_sac_soft_target_and_temperature_loss_hand_computed():
 
 # ----------------------------------------------------------------------------- D4PG's n-step categorical target
 def test_d4pg_n_step_categorical_target_matches_rlax_projection_of_hand_returns():
-    gamma, n, K = 0.9, 3, 11
+    gamma, K = 0.9, 11
     atoms = jnp.linspace(-10.0, 10.0, K)
     rewards = np.asarray([[1.0, 2.0, 3.0], [1.0, -4.0, 5.0], [0.5, 0.5, 0.5], [2.0, 2.0, 2.0]], np.float32)
     term = np.asarray([[0, 0, 0], [0, 1, 0], [0, 0, 0], [0, 0, 0]], bool)

@@ -48,12 +48,12 @@ from jaxrl.buffers import prioritized as prioritized_buffer
 from jaxrl.buffers import uniform as uniform_buffer
 from jaxrl.config import Config as BaseConfig
 from jaxrl.config import ConfigError, field
-from jaxrl.core import running_stats
+from jaxrl.core import exploration, running_stats
 from jaxrl.core.agent import Agent, episode_stats, reset_where, zeros_like_shape
-from jaxrl.core.exploration import random_actions, random_words  # noqa: F401 (part of this module's API)
 from jaxrl.core.optim import crossed, polyak
 
 KEY_WORDS = 2  # uint32 words of a raw threefry key (jaxrl.rng.key_from_words)
+random_actions, random_words = exploration.random_actions, exploration.random_words  # uniform warm-up actions
 
 
 @dataclasses.dataclass(frozen=True)

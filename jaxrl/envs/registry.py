@@ -55,6 +55,7 @@ class Backend:
 _REGISTRY: dict[str, Union[Backend, str]] = {
     "gymnax": "jaxrl.envs.gymnax_env",
     "envpool": "jaxrl.envs.envpool_env",
+    "brax": "jaxrl.envs.brax_env",  # optional: pip install 'jaxrl[brax]'
     "custom": "jaxrl.envs.custom",  # a user's own env; also reached without the prefix
 }
 
