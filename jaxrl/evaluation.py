@@ -72,3 +72,25 @@ def make_evaluate(env, agent, max_steps: int | None = None) -> Callable:
         return jax.lax.while_loop(cond, body, carry)[5]
 
     return evaluate
+
+
+def backend_report(env_id: str, env_options: dict, agent, state, **options):
+    """``(backend name, dict)`` of the env backend's own evaluation of the batch ``state``
+    (:class:`jaxrl.envs.registry.Report`: the trading env's profit against baselines), or None when the
+    backend has none.  ``options`` go to ``Report.run`` (``out``, and ``jaxrl eval``'s backend options)."""
+    from jaxrl import envs
+
+    backend, name = envs.resolve(env_id)
+    if backend.report is None:
+        return None
+    return backend.name, backend.report.run(name, dict(env_options), agent, state, **options)
+
+
+def report_lines(env_id: str, results: dict) -> list[str]:
+    """The terminal lines (``Report.text``) of the backend report in ``results`` (a summary), if any."""
+    from jaxrl import envs
+
+    backend, _ = envs.resolve(env_id)
+    if backend.report is None or backend.name not in results:
+        return []
+    return list(backend.report.text(results[backend.name]))

@@ -46,3 +46,12 @@ def read_rows(path):
 
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def assert_one_line_error(rc, err, expect):
+    """A CLI refusal: exit status 2, one ``jaxrl: error:`` line on stderr containing ``expect``, no traceback."""
+    lines = err.strip().splitlines()
+    assert rc == 2, err
+    assert "Traceback" not in err
+    assert len(lines) == 1 and lines[0].startswith("jaxrl: error:"), lines
+    assert expect in lines[0], lines[0]

@@ -12,19 +12,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from _small_runs import jaxrl_cli
+from _small_runs import assert_one_line_error, jaxrl_cli
 from jaxrl import agents, cli
 from jaxrl.cli import UsageError
 from jaxrl.commands.train import parse
 from jaxrl.config import ConfigError
-
-
-def _assert_one_line_error(rc, err, expect):
-    lines = err.strip().splitlines()
-    assert rc == 2, err
-    assert "Traceback" not in err
-    assert len(lines) == 1 and lines[0].startswith("jaxrl: error:"), lines
-    assert expect in lines[0], lines[0]
 
 
 @pytest.mark.parametrize("args, expect", [
@@ -34,7 +26,7 @@ def _assert_one_line_error(rc, err, expect):
 ])
 def test_subprocess_one_line_exit_2(tmp_path, args, expect):
     p = jaxrl_cli(*[a.format(tmp=tmp_path) for a in args], cwd=tmp_path)
-    _assert_one_line_error(p.returncode, p.stderr, expect)
+    assert_one_line_error(p.returncode, p.stderr, expect)
     assert p.stdout == ""
     assert sorted(x.name for x in tmp_path.iterdir()) == []  # nothing written anywhere
 
@@ -70,14 +62,14 @@ TRAIN_CASES = [
 def test_train_config_mistakes(tmp_path, capsys, flags, expect):
     out = tmp_path / "out"
     rc = cli.main(["train", "ppo", *SMALL, *flags, "--out", str(out), "--quiet"])
-    _assert_one_line_error(rc, capsys.readouterr().err, expect)
+    assert_one_line_error(rc, capsys.readouterr().err, expect)
     assert not out.exists()
 
 
 def test_c51_on_continuous_actions(tmp_path, capsys):
     out = tmp_path / "out"
     rc = cli.main(["train", "dqn", "--env", "gymnax:Pendulum-v1", "--distributional", "--out", str(out)])
-    _assert_one_line_error(rc, capsys.readouterr().err, "needs a discrete action space")
+    assert_one_line_error(rc, capsys.readouterr().err, "needs a discrete action space")
     assert not out.exists()
 
 
@@ -135,7 +127,7 @@ def test_degenerate_settings_are_refused(tmp_path, capsys, algo, flags, field, e
     out = tmp_path / "out"
     rc = cli.main(["train", algo, *flags, "--out", str(out), "--quiet"])
     err = capsys.readouterr().err
-    _assert_one_line_error(rc, err, f"{field}: ")
+    assert_one_line_error(rc, err, f"{field}: ")
     assert expect in err
     assert not out.exists()
 
@@ -173,7 +165,7 @@ def test_dqn_settings_that_never_learn_in_the_steps_actually_run(flags, field):
 def test_iterations_and_total_steps_together_are_refused(tmp_path, capsys, algo):
     out = tmp_path / "out"
     rc = cli.main(["train", algo, "--iterations", "3", "--total-steps", "1000", "--out", str(out), "--quiet"])
-    _assert_one_line_error(rc, capsys.readouterr().err, "total_steps: give total_steps or iterations, not both")
+    assert_one_line_error(rc, capsys.readouterr().err, "total_steps: give total_steps or iterations, not both")
     assert not out.exists()
 
 
@@ -200,7 +192,7 @@ def test_out_under_a_file_is_refused_before_compiling(tmp_path, capsys, under):
         seconds = time.perf_counter() - t0
     finally:
         jax.monitoring.unregister_event_duration_listener(on_duration)
-    _assert_one_line_error(rc, capsys.readouterr().err, "out: ")
+    assert_one_line_error(rc, capsys.readouterr().err, "out: ")
     assert seconds < 2.0, seconds  # a compile of this config takes several seconds
     assert compiles == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
@@ -212,7 +204,7 @@ def test_existing_results_folder_is_not_overwritten(tmp_path, capsys):
     out.mkdir()
     (out / "metrics.csv").write_text("precious")
     rc = cli.main(["train", "ppo", *SMALL, "--out", str(out)])
-    _assert_one_line_error(rc, capsys.readouterr().err, "already exists and is not empty")
+    assert_one_line_error(rc, capsys.readouterr().err, "already exists and is not empty")
     assert [p.name for p in out.iterdir()] == ["metrics.csv"] and (out / "metrics.csv").read_text() == "precious"
 
 
@@ -231,29 +223,29 @@ def test_resume_of_a_bad_folder(tmp_path, capsys, content, expect):
         (run / "config.json").write_text(content)
     before = sorted(p.name for p in run.iterdir())
     rc = cli.main(["train", "--resume", str(run)])
-    _assert_one_line_error(rc, capsys.readouterr().err, expect)
+    assert_one_line_error(rc, capsys.readouterr().err, expect)
     assert sorted(p.name for p in run.iterdir()) == before
 
 
 def test_resume_takes_no_other_options(tmp_path, capsys):
     rc = cli.main(["train", "--resume", str(tmp_path), "--lr", "0.1"])
-    _assert_one_line_error(rc, capsys.readouterr().err, "drop --lr")
+    assert_one_line_error(rc, capsys.readouterr().err, "drop --lr")
 
 
 def test_experiment_file_mistakes(tmp_path, capsys):
     exp = tmp_path / "exp.json"
     exp.write_text(json.dumps({"algo": "ppo", "config": {"lrr": 0.1}}))
     rc = cli.main(["train", "--experiment", str(exp), "--out", str(tmp_path / "out")])
-    _assert_one_line_error(rc, capsys.readouterr().err, "lrr: unknown field for Config (did you mean lr")
+    assert_one_line_error(rc, capsys.readouterr().err, "lrr: unknown field for Config (did you mean lr")
     exp.write_text(json.dumps({"algo": "ppo", "config": [1, 2]}))
     rc = cli.main(["train", "--experiment", str(exp), "--out", str(tmp_path / "out")])
-    _assert_one_line_error(rc, capsys.readouterr().err, "'config' must be a JSON dict")
+    assert_one_line_error(rc, capsys.readouterr().err, "'config' must be a JSON dict")
     assert not (tmp_path / "out").exists()
 
 
 def test_eval_of_a_missing_folder(tmp_path, capsys):
     rc = cli.main(["eval", str(tmp_path / "nope")])
-    _assert_one_line_error(rc, capsys.readouterr().err, "does not exist")
+    assert_one_line_error(rc, capsys.readouterr().err, "does not exist")
 
 
 # ---- property-based ---------------------------------------------------------------------------

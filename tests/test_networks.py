@@ -136,3 +136,40 @@ def test_parameter_names_are_unchanged(net, obs, names):
     assert set(params) == names
     if "NatureCNN_0" in names:
         assert set(params["NatureCNN_0"]) == {"Conv_0", "Conv_1", "Conv_2", "Dense_0"}
+
+
+@pytest.mark.parametrize("impl", ["im2col", "xla"])
+def test_conv1d_torso_matches_flax_1d_convolutions_on_channels_first_input(impl):
+    """Conv1D over [.., C, L] equals flax's 1-D nn.Conv (channels last) with the same kernels, ReLU between."""
+    from jaxrl.networks.torsos import Conv1D
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 3, 6, 12))  # batch [2, 3], 6 channels, 12 bars
+    ours = Conv1D((8, 4), kernel=5, conv_impl=impl)
+    params = ours.init(jax.random.PRNGKey(1), x)
+    y = ours.apply(params, x)
+    assert y.shape == (2, 3, (12 - 4 - 4) * 4)
+    h = jnp.swapaxes(x, -1, -2).reshape(6, 12, 6)
+    for i in range(2):
+        p = params["params"][f"Conv_{i}"]
+        conv = {"params": {"kernel": p["kernel"][0], "bias": p["bias"] + 0.0}}  # [1, k, C, F] -> [k, C, F]
+        h = nn.relu(nn.Conv(p["kernel"].shape[-1], (5,), padding="VALID").apply(conv, h))
+    np.testing.assert_allclose(y, h.reshape(2, 3, -1), rtol=1e-5, atol=1e-5)
+
+
+def test_dqn_conv1d_torso_on_the_trading_conv_layout_and_a_clear_error_elsewhere():
+    from jaxrl import envs
+    from jaxrl.agents import dqn
+    from jaxrl.config import ConfigError
+
+    cfg = dqn.Config.from_dict(dict(torso="conv1d", num_envs=2, total_steps=100, buffer_size=64, batch_size=8,
+                                    learning_starts=10, target_update_every=20))
+    env = envs.make("trading:stocks", num_envs=2, layout="conv")
+    agent = dqn.make_agent(cfg, env)
+    state = agent.init(jax.random.PRNGKey(0), cfg.hparams())
+    conv = state.learner.params["params"]["Conv1D_0"]
+    assert conv["Conv_0"]["kernel"].shape == (1, 5, 5, 128) and conv["Conv_1"]["kernel"].shape == (1, 5, 128, 128)
+    _, ts = env.reset(jax.random.PRNGKey(1))
+    assert agent.act(state, ts.obs, None).shape == (2,)
+    assert dqn.Config().torso == "auto"  # the default network is unchanged
+    with pytest.raises(ConfigError, match="torso: conv1d needs"):
+        dqn.make_agent(cfg, envs.make("gymnax:CartPole-v1", num_envs=2))

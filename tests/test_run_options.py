@@ -20,21 +20,13 @@ import types
 import numpy as np
 import pytest
 
-from _small_runs import ENV, SMALL_FLAGS, cli_env, read_rows
+from _small_runs import ENV, SMALL_FLAGS, assert_one_line_error, cli_env, read_rows
 from jaxrl import agents, cli, envs
 from jaxrl.cli import UsageError
 from jaxrl.commands.train import parse
 from jaxrl.config import ConfigError, coerce
 from jaxrl.core.agent import ContractError, check_module
 from jaxrl.driver import RunSpec, train_run
-
-
-def _one_line(rc, err, expect):
-    lines = err.strip().splitlines()
-    assert rc == 2, err
-    assert "Traceback" not in err
-    assert len(lines) == 1 and lines[0].startswith("jaxrl: error:"), lines
-    assert expect in lines[0], lines[0]
 
 
 # ------------------------------------------------------------------ 4. integer flags, every form
@@ -78,9 +70,9 @@ def test_a_bad_integer_run_option_is_reported_like_a_bad_config_field(capsys):
     """``--seed 1.5`` and ``--total-steps 1.5`` are the same mistake; the message should say so alike
     (``seed: expected an integer, got '1.5'``), not ``invalid parse value``."""
     rc = cli.main(["train", "ppo", "--total-steps", "1.5"])
-    _one_line(rc, capsys.readouterr().err, "total_steps: expected an integer, got '1.5'")
+    assert_one_line_error(rc, capsys.readouterr().err, "total_steps: expected an integer, got '1.5'")
     rc = cli.main(["train", "ppo", "--seed", "1.5"])
-    _one_line(rc, capsys.readouterr().err, "seed: expected an integer, got '1.5'")
+    assert_one_line_error(rc, capsys.readouterr().err, "seed: expected an integer, got '1.5'")
 
 
 def test_eval_integer_flags_accept_the_same_forms():
@@ -396,7 +388,7 @@ def test_train_refuses_an_algorithm_file_that_breaks_the_contract(tmp_path, caps
     finally:
         agents._registered.pop(f"bad_{case}", None)
     err = capsys.readouterr().err
-    _one_line(rc, err, "algorithm: ")
+    assert_one_line_error(rc, err, "algorithm: ")
     assert expect in err
     assert not out.exists()
 

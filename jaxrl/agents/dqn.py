@@ -64,6 +64,9 @@ class Config(offpolicy.Config):
     loss: str = field("mse", choices=("mse", "huber"), help="TD loss (C51 uses cross-entropy)")
     hidden: int = field(64, low=1, help="units per hidden layer (MLP torso)")
     layers: int = field(2, low=1, high=8, help="hidden layers (MLP torso)")
+    torso: str = field("auto", choices=("auto", "mlp", "nature_cnn", "conv1d"),
+                       help="auto = Nature CNN for 84x84 frames, else MLP; conv1d: two width-5 1-D convolutions "
+                            "over [channels, length] observations (trading layout=conv), then the hidden layers")
 
     def check(self):
         super().check()
@@ -129,6 +132,19 @@ def epsilon(config: Config, steps, hp):
     return optax.linear_schedule(hp["eps_start"], hp["eps_end"], config.eps_decay_steps)(steps)
 
 
+def torso_of(config: Config, spec) -> str:
+    """The torso ``config.torso`` names (``auto``: Nature CNN for frames of at least 36 pixels, else MLP)."""
+    if config.torso == "auto":
+        return "nature_cnn" if len(spec.obs_shape) == 3 and spec.obs_shape[0] >= 36 else "mlp"
+    if config.torso == "conv1d" and (len(spec.obs_shape) != 2 or spec.obs_shape[1] < 9):
+        raise ConfigError("torso", f"conv1d needs [channels, length >= 9] observations; {spec.env_id} gives "
+                                   f"{spec.obs_shape} (trading: --env-option layout=conv)")
+    if config.torso == "nature_cnn" and (len(spec.obs_shape) != 3 or min(spec.obs_shape[:2]) < 36):
+        raise ConfigError("torso", f"nature_cnn needs image observations of at least 36x36xC; {spec.env_id} "
+                                   f"gives {spec.obs_shape}; use --torso mlp")
+    return config.torso
+
+
 # ----------------------------------------------------------------------------- the learner
 def make_agent(config: Config, env, *, target: Callable = td_target, loss: Callable = td_loss,
                num_atoms: Optional[int] = None, q_of: Optional[Callable] = None):
@@ -138,8 +154,7 @@ def make_agent(config: Config, env, *, target: Callable = td_target, loss: Calla
     require_discrete(spec, "c51/rainbow (distributional)" if config.distributional else "dqn")
     A, E = spec.action_space.n, config.num_envs
     K = num_atoms or (config.num_atoms if config.distributional else 1)
-    image = len(spec.obs_shape) == 3 and spec.obs_shape[0] >= 36
-    net = QNetwork(A, (config.hidden,) * config.layers, "nature_cnn" if image else "mlp", config.dueling, K,
+    net = QNetwork(A, (config.hidden,) * config.layers, torso_of(config, spec), config.dueling, K,
                    config.noisy, len(spec.obs_shape))
     atoms = jnp.linspace(config.v_min, config.v_max, K) if config.distributional else None
     if q_of is None:

@@ -2,7 +2,9 @@
 
 Rebuilds the agent from ``RUN_DIR/config.json``, loads the newest checkpoint, and plays ``N``
 greedy episodes per seed (and sweep value) in one compiled program (:mod:`jaxrl.evaluation`).
-Needs an agent with a greedy policy (``Agent.act``).
+Needs an agent with a greedy policy (``Agent.act``).  When the run's env backend has its own
+evaluation (:class:`jaxrl.envs.registry.Report`, e.g. ``trading``), it runs too, and ``jaxrl eval RUN``
+accepts that backend's options (``--split``, ``--plot`` for trading; listed by ``jaxrl eval RUN --help``).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import sys
 from jaxrl.config import ConfigError
 
 HELP = "evaluate the saved policy of a results folder (greedy episodes, mean and std of returns)"
+RAW_ARGV = True  # parsed here: the options of the run's env backend join the common ones
 
 
 def _int(name):
@@ -30,8 +33,42 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0):
-    """-> (spec, checkpoint meta, returns [batch, episodes] as NumPy)."""
+def _backend_of_run(argv: list[str]):
+    """The env backend of the first argument that is a results folder (None if none loads)."""
+    from pathlib import Path
+
+    from jaxrl import envs
+
+    for a in argv:
+        cfg = Path(a) / "config.json"
+        if not a.startswith("-") and cfg.is_file():
+            try:
+                return envs.resolve(json.loads(cfg.read_text())["env"])[0]
+            except (ConfigError, ValueError, KeyError, TypeError, OSError):
+                return None
+    return None
+
+
+def parse(argv: list[str]):
+    """argv after ``eval`` -> (Namespace, {backend option: value}): the common options, plus those of the
+    run's env backend report."""
+    from jaxrl.cli import Parser
+
+    p = Parser(prog="jaxrl eval", description=HELP)
+    add_arguments(p)
+    backend = _backend_of_run(argv)
+    report = backend.report if backend is not None else None
+    dests = []
+    if report is not None and report.options:
+        g = p.add_argument_group(f"{backend.name} env")
+        dests = [g.add_argument(flag, **kw).dest for flag, kw in report.options]
+    args = p.parse_args(argv)
+    return args, {d: getattr(args, d) for d in dests}
+
+
+def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0, state_too: bool = False):
+    """-> (spec, checkpoint meta, returns [batch, episodes] as NumPy); with ``state_too`` also the agent
+    and the restored batch of states."""
     import jax
     import numpy as np
 
@@ -61,11 +98,18 @@ def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0)
     evaluate = make_evaluate(make_eval_env(spec.env_id, episodes, batch, spec.env_options), agent, max_steps or None)
     eval_keys = jax.random.split(jax.random.PRNGKey(seed), batch)
     returns = jax.jit(parallel.vmap(evaluate))(state, eval_keys)
+    if state_too:
+        return spec, meta, np.asarray(returns), agent, state
     return spec, meta, np.asarray(returns)
 
 
 def run(args) -> int:
-    spec, meta, returns = evaluate_run(args.run_dir, args.episodes, args.seed, args.max_steps)
+    from jaxrl.evaluation import backend_report, report_lines
+
+    args, backend_options = parse(list(args.argv))
+    spec, meta, returns, agent, state = evaluate_run(args.run_dir, args.episodes, args.seed, args.max_steps,
+                                                     state_too=True)
+    extra = backend_report(spec.env_id, spec.env_options, agent, state, seed=args.seed, **backend_options)
     labels = [", ".join([f"seed={s}"] + [f"{k}={p[k]}" for k in spec.sweep])
               for p in spec.sweep_points() for s in range(spec.num_seeds)]
     result = {
@@ -75,6 +119,8 @@ def run(args) -> int:
         "per_seed": [{"label": lab, "mean_return": float(r.mean()), "std_return": float(r.std())}
                      for lab, r in zip(labels, returns)],
     }
+    if extra is not None:
+        result[extra[0]] = extra[1]
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -87,5 +133,7 @@ def run(args) -> int:
     n = returns.size
     print(f"{'all':<{w}}  {result['mean_return']:>10.2f}  {result['std_return']:>10.2f}   ({n} episodes; "
           f"95% CI of the mean +- {1.96 * returns.std(ddof=1) / math.sqrt(n) if n > 1 else 0.0:.2f})")
+    for line in report_lines(spec.env_id, result):
+        print(line)
     sys.stdout.flush()
     return 0

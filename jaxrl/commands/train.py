@@ -318,6 +318,10 @@ def print_summary(summary: dict, spec, out: str, stream=sys.stdout) -> None:
         import statistics
 
         print(f"{'median':>{w0}}  " + (" " * (w1 + 2) if w1 else "") + f"{statistics.median(finite):>12.2f}", file=stream)
+    from jaxrl.evaluation import report_lines
+
+    for line in report_lines(spec.env_id, summary):  # the env backend's own evaluation, if any
+        print(line, file=stream)
     sps = summary.get("steps_per_second")
     print(f"env steps/s (all seeds, excl. compile): {sps:,.0f}" if sps else "env steps/s: n/a", file=stream)
     cache = f" ({summary['compile_cache']})" if summary.get("compile_cache") else ""

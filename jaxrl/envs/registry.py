@@ -26,6 +26,26 @@ def _no_options(name: str) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
+class Report:
+    """A backend's own evaluation of trained agents, beside the greedy return (the trading env's profit
+    against baselines).  ``jaxrl train`` runs it at the end (when evaluation is on) and stores its dict in
+    ``summary.json`` under the backend's name; ``jaxrl eval`` runs it too and accepts its ``options``.
+
+    run:     ``run(name, env_options, agent, state, out=None, seed=0, **options) -> dict`` (JSON-able);
+             ``state`` is the batch of agent states ``[B, ...]``; ``out`` is the results folder at the end of
+             training (files such as plots go there), None from ``jaxrl eval``; ``seed`` is ``jaxrl eval
+             --seed`` (0 at the end of training); ``options`` are the values of ``options`` below, parsed
+             by ``jaxrl eval`` (their defaults at the end of training).
+    text:    ``text(result) -> list[str]``: the dict as lines for the terminal.
+    options: ``(flag, argparse keyword arguments)`` pairs that ``jaxrl eval RUN`` accepts for a run of this backend.
+    """
+
+    run: Callable[..., dict]
+    text: Callable[[dict], list] = lambda result: []
+    options: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Backend:
     """One env backend.
 
@@ -40,6 +60,7 @@ class Backend:
     validate:     ``validate(name)`` raises a one-line :class:`ConfigError` for a name this backend
                   cannot make; None means "``name`` must be in ``ids()``" (a backend whose names are
                   open-ended, like user environments, supplies its own).
+    report:       an extra evaluation of trained agents (:class:`Report`), or None.
     """
 
     name: str
@@ -49,6 +70,7 @@ class Backend:
     restorable: bool = True
     eval_options: Callable[[str], dict] = _no_options
     validate: Optional[Callable[[str], None]] = None
+    report: Optional[Report] = None
 
 
 # name -> Backend, or the path of a module that defines BACKEND (imported on first use)
@@ -57,6 +79,7 @@ _REGISTRY: dict[str, Union[Backend, str]] = {
     "envpool": "jaxrl.envs.envpool_env",
     "brax": "jaxrl.envs.brax_env",  # optional: pip install 'jaxrl[brax]'
     "custom": "jaxrl.envs.custom",  # a user's own env; also reached without the prefix
+    "trading": "jaxrl.envs.trading",  # one stock, Lapan ch. 8
 }
 
 

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.networks.init import orthogonal
-from jaxrl.networks.torsos import NatureCNN, flatten_obs
+from jaxrl.networks.torsos import Conv1D, NatureCNN, flatten_obs
 
 __all__ = ["NatureCNN", "NoisyDense", "QNetwork"]  # NatureCNN re-exported from jaxrl.networks.torsos
 
@@ -68,7 +68,8 @@ class NoisyDense(nn.Module):
 class QNetwork(nn.Module):
     """``__call__(obs) -> Q [.., A]`` or, when ``num_atoms > 1``, logits ``[.., A, num_atoms]``.
 
-    ``torso``: ``"mlp"`` (flattens the observation; ``hidden`` sizes, ReLU) or ``"nature_cnn"``.
+    ``torso``: ``"mlp"`` (flattens the observation; ``hidden`` sizes, ReLU), ``"nature_cnn"``, or
+    ``"conv1d"`` (:class:`~jaxrl.networks.torsos.Conv1D` over ``[channels, length]``, then the ``hidden`` layers).
     """
 
     action_dim: int
@@ -84,7 +85,7 @@ class QNetwork(nn.Module):
         if self.torso == "nature_cnn":
             x = NatureCNN()(obs)
         else:
-            x = flatten_obs(obs, self.obs_ndim)
+            x = Conv1D()(obs) if self.torso == "conv1d" else flatten_obs(obs, self.obs_ndim)
             for h in self.hidden:
                 x = nn.relu(nn.Dense(h, kernel_init=orthogonal(2 ** 0.5))(x))
         dense = (lambda n: NoisyDense(n)) if self.noisy else (lambda n: nn.Dense(n))

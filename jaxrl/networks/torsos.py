@@ -1,6 +1,8 @@
 """Torsos shared by the policy and Q networks: observation -> features.
 
 * :class:`MLP`: dense layers for (flattened) vector observations.
+* :class:`Conv1D`: 1-D convolutions over ``[channels, length]`` observations (Lapan ch. 8's
+  DQNConv1D torso for the trading env's ``layout=conv``).
 * :class:`NatureCNN`: the Mnih et al. 2015 torso (conv 32 8x8/4, 64 4x4/2, 64 3x3/1, dense 512,
   ReLU) for 84x84xC frames; integer frames (uint8) are scaled by 1/255 *inside* the network, so
   replay stores them as uint8.
@@ -62,3 +64,25 @@ class NatureCNN(nn.Module):
             x = nn.relu(Conv2D(c, (k, k), (s, s), init, self.conv_impl, name=f"Conv_{i}")(x))
         x = x.reshape(batch + (-1,))
         return nn.relu(nn.Dense(512, kernel_init=init)(x))
+
+
+class Conv1D(nn.Module):
+    """VALID 1-D convolutions with ReLU over channels-first sequences: ``[.., C, L] -> [.., L' * features[-1]]``.
+
+    ``L' = L - sum(kernel - 1)``.  Lapan ch. 8 (DQNConv1D): two 128-channel convolutions of width 5.  Each
+    convolution is a :class:`~jaxrl.networks.conv.Conv2D` with a ``1 x kernel`` window (im2col on CPU).
+    """
+
+    features: Sequence[int] = (128, 128)
+    kernel: int = 5
+    conv_impl: str = "auto"
+
+    @nn.compact
+    def __call__(self, x):
+        x = x.astype(jnp.float32)
+        batch = x.shape[:-2]
+        x = jnp.swapaxes(x.reshape((-1,) + x.shape[-2:]), -1, -2)[:, None]  # [N, 1, L, C]
+        init = orthogonal(2 ** 0.5)
+        for i, f in enumerate(self.features):
+            x = nn.relu(Conv2D(f, (1, self.kernel), (1, 1), init, self.conv_impl, name=f"Conv_{i}")(x))
+        return x.reshape(batch + (-1,))
