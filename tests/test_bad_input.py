@@ -80,14 +80,14 @@ CONTINUOUS = ["ddpg", "td3", "sac", "d4pg"]
 def test_continuous_control_on_a_discrete_env(tmp_path, capsys, algo):
     out = tmp_path / "out"
     rc = cli.main(["train", algo, "--env", "gymnax:CartPole-v1", "--out", str(out), "--quiet"])
-    _assert_one_line_error(rc, capsys.readouterr().err, "needs a continuous action space")
+    assert_one_line_error(rc, capsys.readouterr().err, "needs a continuous action space")
     assert not out.exists()
 
 
 def test_dqn_on_continuous_actions(tmp_path, capsys):
     out = tmp_path / "out"
     rc = cli.main(["train", "dqn", "--env", "gymnax:Pendulum-v1", "--out", str(out), "--quiet"])
-    _assert_one_line_error(rc, capsys.readouterr().err, "dqn needs a discrete action space")
+    assert_one_line_error(rc, capsys.readouterr().err, "dqn needs a discrete action space")
     assert not out.exists()
 
 
@@ -105,7 +105,7 @@ def test_dqn_on_continuous_actions(tmp_path, capsys):
 def test_continuous_control_config_mistakes(tmp_path, capsys, algo, flags, expect):
     out = tmp_path / "out"
     rc = cli.main(["train", algo, *flags, "--out", str(out), "--quiet"])
-    _assert_one_line_error(rc, capsys.readouterr().err, expect)
+    assert_one_line_error(rc, capsys.readouterr().err, expect)
     assert not out.exists()
 
 
