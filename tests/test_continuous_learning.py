@@ -23,7 +23,7 @@ from jaxrl.driver import Interrupted, RunSpec, from_run_dir, train_run
 SMALL_NETS = ["--hidden", "64", "--last-hidden", "0"]
 # algo, extra flags, median and minimum eval_return asserted; the spread measured (4 seeds, 2026-12-03) in the comment
 LEARNING = [
-    ("sac", [], -250, -400),  # eval -154 / -141 / -130 / -145 (20k steps, 300 s wall on a machine at load 10+)
+    ("sac", [], -250, -400),  # eval -154 / -141 / -130 / -145 (20k steps, 300 s wall at load 10+; 169 s at load 7-12)
     ("td3", [], -250, -400),  # eval -157 / -147 / -134 / -147 (20k steps, 265 s wall, same load)
     ("ddpg", [], -250, -400),  # eval -127 / -126 / -176 / -151 (30k steps, 780 s wall at load 40, 2026-12-03)
     ("d4pg", ["--v-min", "-1000", "--v-max", "0"], -250, -400),  # eval -121 / -129 / -173 / -148 (30k, 1,559 s)
