@@ -4,7 +4,7 @@ and train on envpool MuJoCo with several seeds in one program.
 Budgets are the issue's: SAC and TD3 within 20,000 env steps per seed, DDPG and D4PG within 30,000,
 with every default (learning from step 5,000, batch 256, one gradient step per env step) except
 the networks, which are 64-64 here instead of 256-256 (DDPG and D4PG: 400-300). On 2026-12-03 the
-shared 2-core machine (load average 10-40, other engineers' jobs) ran each in 4-13 minutes, well over
+shared 2-core machine (load average 7-40, other engineers' jobs) ran each in 3-26 minutes, well over
 the minute the issue aims at; an idle machine was not available to measure them on. D4PG's support
 is set to Pendulum's returns (``--v-min -1000 --v-max 0``): the default [-10, 10] (Lapan's, for
 rewards near 1) cannot represent returns of -100 to -1,500. The thresholds are on the greedy
