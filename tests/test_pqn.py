@@ -115,3 +115,15 @@ def test_a_stopped_pqn_run_resumes_bit_exact(tmp_path):
     assert resumed["resumed_from_update"] == 4 and resumed["eval_return"] == ref["eval_return"]
     for a, b in zip(jax.tree_util.tree_leaves(resumed["_state"]), jax.tree_util.tree_leaves(ref["_state"])):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+# Budget: 100k env steps per seed, 64 envs x 32 steps, 128-128 with LayerNorm, lr 1e-3 annealed, epsilon 1 -> 0.05
+# over the first 20% (experiments/pqn_breakout_minatar.json at a third of its budget). Random play scores about 0.5.
+# Measured (2026-12-03, these 4 seeds): 6.0 / 7.0 / 4.8 / 6.4; the 300k experiment reaches 9.8-10.9.
+# 218 s for the 4 seeds with the machine heavily shared (load average about 40 on 2 cores).
+BREAKOUT = dict(total_steps=100_000, num_envs=64, num_steps=32, hidden=128, eps_end=0.05, eps_decay=0.2)
+
+
+def test_pqn_learns_breakout_minatar():
+    final = _final_returns(pqn.Config(**BREAKOUT), "gymnax:Breakout-MinAtar")
+    assert np.median(final) >= 4 and final.min() >= 3, final
