@@ -63,6 +63,18 @@ def test_pqn_needs_discrete_actions_and_whole_minibatches():
         pqn.Config(num_envs=3, num_steps=32, num_minibatches=64).validate()
 
 
+
+def test_pqn_runs_on_envpool_pong_in_one_program():
+    """Atari frames through the Nature CNN, 2 seeds of an envpool pool vmapped in one program."""
+    cfg = pqn.Config(num_envs=2, num_steps=8, num_minibatches=2, num_epochs=1, hidden=16, layers=1, total_steps=48)
+    agent = pqn.make_agent(cfg, envs.make("envpool:Pong-v5", num_envs=2, num_seeds=2))
+    state, m = jax.jit(jax.vmap(make_train(agent, num_log_points=3)))(jax.random.split(jax.random.key(0), 2))
+    assert "Conv_0" in str(jax.tree_util.tree_structure(state.params))  # auto torso: the Nature CNN for frames
+    assert state.obs.dtype == jnp.uint8 and state.obs.shape == (2, 2, 84, 84, 4)
+    assert np.isfinite(np.asarray(m["loss"])).all() and int(state.update[0]) == 3
+    assert not np.array_equal(np.asarray(state.obs[0]), np.asarray(state.obs[1]))  # two seeds, two games
+
+
 def _final_returns(cfg, env_id, seeds=4, **env_options):
     """Mean return of the episodes finished in the last tenth of training, per seed (epsilon-greedy acting)."""
     agent = pqn.make_agent(cfg, envs.make(env_id, num_envs=cfg.num_envs, **env_options))
