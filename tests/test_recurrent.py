@@ -184,3 +184,18 @@ def test_jaxrl_train_and_eval_with_memory_seeds_and_a_sweep(tmp_path):
     p = jaxrl_cli("eval", str(out), "--episodes", "3")
     assert p.returncode == 0, p.stderr
     assert "3 greedy episodes per seed" in p.stdout and "(12 episodes;" in p.stdout, p.stdout
+
+
+def test_memory_solves_bsuite_memory_chain_and_feed_forward_is_at_chance():
+    """gymnax:MemoryChain-bsuite: the reward (+1 / -1) depends on a context shown only at the first step.
+    Budget 50k env steps per seed, 16 envs x 32 steps, lr 3e-3. Measured (2026-12-03, 2 seeds): GRU 1.0 / 1.0 at the
+    last logging point (0.7-0.8 after 10k steps), feed-forward -0.02 / -0.00 (chance is 0). 4 seeds here."""
+    env = envs.make("gymnax:MemoryChain-bsuite", num_envs=16)
+    final = {}
+    for memory in ("gru", "none"):
+        cfg = ppo.Config(memory=memory, num_envs=16, num_steps=32, num_minibatches=4, lr=3e-3, total_steps=50_000)
+        _, m = jax.jit(jax.vmap(make_train(ppo.make_agent(cfg, env), num_log_points=5)))(
+            jax.random.split(jax.random.key(0), 4))
+        final[memory] = np.asarray(m["episode_return_sum"] / np.maximum(m["episodes"], 1))[:, -1]
+    assert np.median(final["gru"]) >= 0.9 and final["gru"].min() >= 0.5, final
+    assert np.abs(final["none"]).max() <= 0.2, final
