@@ -27,7 +27,7 @@ def test_epsilon_greedy_is_greedy_at_0_and_uniform_at_1():
 
 
 def test_epsilon_decays_linearly_then_stays():
-    cfg = pqn.Config(total_steps=1000, eps_decay=0.5)
+    cfg = pqn.Config(total_steps=1000, eps_decay=0.5, eps_end=0.05)
     hp = cfg.hparams()
     eps = [float(pqn.epsilon(cfg, s, hp)) for s in (0, 250, 500, 900)]
     np.testing.assert_allclose(eps, [1.0, 0.525, 0.05, 0.05], rtol=1e-6)
