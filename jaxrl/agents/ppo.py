@@ -130,52 +130,76 @@ class Nets(NamedTuple):
     value: Callable
 
 
-def actor_critic(config: Config, spec) -> Nets:
-    """The network for ``spec``: a feed-forward :class:`ActorCritic`, or a recurrent one (``config.memory``)."""
-    continuous = not spec.discrete
-    head = head_for(spec.action_space)
+def _torso(config, spec) -> str:
+    """``config.torso`` with ``auto`` resolved for ``spec`` (a one-line error for frames too small for the CNN)."""
     torso = config.torso
     if torso == "auto":
         torso = "nature_cnn" if (len(spec.obs_shape) == 3 and spec.obs_dtype == np.uint8) else "mlp"
     if torso == "nature_cnn" and (len(spec.obs_shape) != 3 or min(spec.obs_shape[:2]) < 36):
         raise ConfigError("torso", f"nature_cnn needs image observations of at least 36x36xC; "
                                    f"{spec.env_id} gives {spec.obs_shape}; use --torso mlp")
-    obs0 = jnp.zeros(spec.obs_shape, spec.obs_dtype)
+    return torso
+
+
+def actor_critic(config, spec):
+    """The feed-forward network, the policy head, and one-sided views of the same parameters (ACKTR uses it too).
+
+    Returns ``(net, head, apply(params, obs) -> (dist, value), policy_only(params, obs) -> dist,
+    value_only(params, obs, memory=()) -> value)``.
+    """
+    continuous = not spec.discrete
+    head = head_for(spec.action_space)
+    args = (head.action_dim, continuous, (config.hidden,) * config.layers, config.activation, len(spec.obs_shape),
+            _torso(config, spec))
+    nets = {h: ActorCritic(*args, heads=h) for h in ("both", "policy", "value")}
 
     def dist(out):
         return (out[0], out[2]) if continuous else out[0]
-
-    if config.memory != "none":
-        rnn = make_recurrent(head.action_dim, continuous, config.hidden, config.layers, config.activation,
-                             len(spec.obs_shape), torso, config.memory)
-
-        def apply_seq(params, inputs):
-            obs, first, starts = inputs  # first: leaves [1, M, H], the memory before each sequence
-            out = rnn.unroll(params, obs, jax.tree_util.tree_map(lambda m: m[0], first), starts)
-            return dist(out), out[1]
-
-        def rnn_step(params, obs, memory):
-            out, memory = rnn.step(params, obs, memory)
-            return dist(out), out[1], memory
-
-        def rnn_policy(params, obs, memory):
-            out, memory = rnn.step(params, obs, memory, "policy")
-            return dist(out), memory
-
-        return Nets(lambda key: rnn.init(key, obs0), rnn.init_memory, head, apply_seq, rnn_step, rnn_policy,
-                    lambda params, obs, memory: rnn.step(params, obs, memory, "value")[0][1])
-    args = (head.action_dim, continuous, (config.hidden,) * config.layers, config.activation, len(spec.obs_shape),
-            torso)
-    nets = {h: ActorCritic(*args, heads=h) for h in ("both", "policy", "value")}
 
     def apply(params, obs):
         out = nets["both"].apply(params, obs)
         return dist(out), out[1]
 
-    return Nets(lambda key: nets["both"].init(key, obs0), lambda n: (), head, apply,
-                lambda params, obs, memory: (*apply(params, obs), memory),
-                lambda params, obs, memory: (dist(nets["policy"].apply(params, obs)), memory),
-                lambda params, obs, memory=(): nets["value"].apply(params, obs)[1])
+    def policy_only(params, obs):
+        return dist(nets["policy"].apply(params, obs))
+
+    def value_only(params, obs, memory=()):
+        return nets["value"].apply(params, obs)[1]
+
+    return nets["both"], head, apply, policy_only, value_only
+
+
+def networks(config: Config, spec) -> Nets:
+    """PPO's network for ``spec``: :func:`actor_critic`, or a recurrent one (``config.memory``)."""
+    obs0 = jnp.zeros(spec.obs_shape, spec.obs_dtype)
+    if config.memory == "none":
+        net, head, apply, policy_only, value_only = actor_critic(config, spec)
+        return Nets(lambda key: net.init(key, obs0), lambda n: (), head, apply,
+                    lambda params, obs, memory: (*apply(params, obs), memory),
+                    lambda params, obs, memory: (policy_only(params, obs), memory), value_only)
+    continuous = not spec.discrete
+    head = head_for(spec.action_space)
+    rnn = make_recurrent(head.action_dim, continuous, config.hidden, config.layers, config.activation,
+                         len(spec.obs_shape), _torso(config, spec), config.memory)
+
+    def dist(out):
+        return (out[0], out[2]) if continuous else out[0]
+
+    def apply_seq(params, inputs):
+        obs, first, starts = inputs  # first: leaves [1, M, H], the memory before each sequence
+        out = rnn.unroll(params, obs, jax.tree_util.tree_map(lambda m: m[0], first), starts)
+        return dist(out), out[1]
+
+    def rnn_step(params, obs, memory):
+        out, memory = rnn.step(params, obs, memory)
+        return dist(out), out[1], memory
+
+    def rnn_policy(params, obs, memory):
+        out, memory = rnn.step(params, obs, memory, "policy")
+        return dist(out), memory
+
+    return Nets(lambda key: rnn.init(key, obs0), rnn.init_memory, head, apply_seq, rnn_step, rnn_policy,
+                lambda params, obs, memory: rnn.step(params, obs, memory, "value")[0][1])
 
 
 def sequences(traj: onpolicy.Transition):
@@ -188,7 +212,7 @@ def sequences(traj: onpolicy.Transition):
 def make_agent(config: Config, env) -> Agent:
     config.validate()
     spec = env.spec
-    nets = actor_critic(config, spec)
+    nets = networks(config, spec)
     head, recurrent = nets.head, config.memory != "none"
     batch = config.num_envs * config.num_steps
     num_updates = config.total_steps // batch
