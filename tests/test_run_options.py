@@ -229,6 +229,9 @@ TINY = {
     "ga": dict(total_steps=80, population=2, parents=1, max_steps=20, hidden=8),
     "q_learning": dict(total_steps=4, test_episodes=2, max_steps=20),
     "value_iteration": dict(total_steps=8, random_steps=4, test_episodes=2, max_steps=20),
+    "alphazero": dict(total_steps=16, num_envs=2, moves_per_update=2, num_simulations=2, channels=4, blocks=0,
+                      buffer_size=16, batch_size=4, sgd_steps=1, arena_every=4, arena_games=2, eval_games=2,
+                      baseline_factor=1),
 }
 ITERATION_ALGOS = ["reinforce", "cem", "es", "ga", "q_learning", "value_iteration"]
 
