@@ -223,6 +223,7 @@ TINY = {
     "acktr": dict(total_steps=64, num_envs=2, num_steps=8, inverse_every=2, hidden=8, layers=1),
     "dqn": dict(total_steps=64, num_envs=2, buffer_size=64, batch_size=8, learning_starts=8,
                 target_update_every=8, eps_decay_steps=32, hidden=8, layers=1),
+    "pqn": dict(total_steps=64, num_envs=2, num_steps=8, num_epochs=1, num_minibatches=2, hidden=8, layers=1),
     "ddpg": dict(total_steps=64, buffer_size=64, batch_size=8, learning_starts=4, hidden=8, layers=1),
     "td3": dict(total_steps=64, buffer_size=64, batch_size=8, learning_starts=4, hidden=8, layers=1),
     "sac": dict(total_steps=64, buffer_size=64, batch_size=8, learning_starts=4, hidden=8, layers=1),

@@ -34,7 +34,7 @@ def optimizer(lr, *, total_steps: int = 1, anneal: bool = False, max_grad_norm=N
       lr: learning rate (may be traced).
       total_steps, anneal: linear annealing of ``lr`` to 0 over ``total_steps`` optimizer steps.
       max_grad_norm: clip the global gradient norm (may be traced; ``None`` or ``<= 0``: no clip).
-      kind: ``"adam"``, ``"rmsprop"`` (RMSprop as in A2C: decay 0.99, ``eps`` inside the root) or
+      kind: ``"adam"``, ``"radam"`` (PQN), ``"rmsprop"`` (RMSprop as in A2C: decay 0.99, ``eps`` inside the root) or
         ``"sgd"`` (with heavy-ball ``momentum``, may be traced; K-FAC steps in ACKTR).
       eps: Adam / RMSprop epsilon (may be traced).
       flat: run the whole chain on one flattened vector (``optax.flatten``).
@@ -44,6 +44,8 @@ def optimizer(lr, *, total_steps: int = 1, anneal: bool = False, max_grad_norm=N
     sched = schedule(lr, total_steps, anneal)
     if kind == "adam":
         opt = optax.adam(sched, eps=eps)
+    elif kind == "radam":
+        opt = optax.radam(sched, eps=eps)
     elif kind == "rmsprop":
         opt = optax.rmsprop(sched, decay=rmsprop_decay, eps=eps)
     elif kind == "sgd":

@@ -35,12 +35,16 @@ def make(env_id: str, num_envs: int = 1, num_seeds: int = 1, **options) -> Env:
 
     ``num_seeds`` matters only for envpool: the pool holds ``num_envs * num_seeds`` envs so that
     ``jax.vmap`` over ``num_seeds`` agents steps it once per step (see :mod:`jaxrl.envs.envpool_env`).
-    Extra ``options`` go to the backend (``gymnax.make``, ``envpool.make``, a user env's constructor).
+    Extra ``options`` go to the backend (``gymnax.make``, ``envpool.make``, a user env's constructor),
+    except the wrapper options of :mod:`jaxrl.envs.wrappers` (``mask=velocity``), which apply to any backend.
     """
     if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
         raise ConfigError("num_envs", f"must be a positive integer; got {num_envs!r}")
+    from jaxrl.envs.wrappers import split_options
+
     b, name = resolve(env_id)
-    return b.make(name, num_envs, num_seeds=num_seeds, **options)
+    options, wrap = split_options(name, options)
+    return wrap(b.make(name, num_envs, num_seeds=num_seeds, **options))
 
 
 __all__ = ["make", "parse_id", "known_ids", "Env", "EnvSpec", "TimeStep", "EpisodeStats", "Game", "Discrete", "Box",
