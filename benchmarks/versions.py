@@ -10,9 +10,11 @@ ratio to the first configuration of the same round. Per configuration and round:
 * ``ppo_1``: PPO CartPole-v1, 4 envs x 128 steps, 4x4 minibatches, 64-64 tanh, 1 seed, ``--steps``
   env steps (500k: ``benchmarks/ppo_throughput.py --quick``'s row): env steps/s of the whole compiled
   run after a warm-up run, and its compile seconds;
-* ``ppo_8``: the same with 8 seeds sharded over the cores, ``--ppo8-steps`` steps per seed;
+* ``ppo_8``: the same with 8 seeds sharded over the cores, ``--ppo8-steps`` steps per seed (0 skips it);
 * ``dqn``: DQN's reference row of ``benchmarks/dqn_throughput.py`` (CartPole-v1, 10 envs, one
-  batch-128 gradient step per 10 env steps, buffer 10k, 1 seed), ``--steps`` env steps;
+  batch-128 gradient step per 10 env steps, buffer 10k, 1 seed), ``--steps`` env steps, after a warm-up run;
+* each rate both per wall second (``sps``) and per CPU second of the process (``cpu_sps``: steadier
+  on a shared machine, where the wall clock also counts waiting for a core);
 * the final return of each (does it still learn?) and the Threefry lowering actually used.
 
 Writes ``benchmarks/results/versions.json``.
@@ -46,17 +48,41 @@ def _ppo(seeds: int, total_steps: int) -> dict:
     train = jax.jit(parallel.vmap(make_train(agent, num_log_points=20)), **placement.jit_kwargs(1))
     compiled, compile_s = compile_timed(train, keys)
     timed_run(compiled, keys)  # warm-up
-    seconds, (_, m) = timed_run(compiled, keys)
-    ret = np.asarray(m["episode_return_sum"][:, -1] / np.maximum(m["episodes"][:, -1], 1))
     steps = agent.num_updates * agent.steps_per_update * seeds
-    return dict(sps=round(steps / seconds), compile_s=round(compile_s, 2), final_return=float(np.median(ret)))
+    row, (_, m) = _timed(compiled, keys, steps=steps)
+    ret = np.asarray(m["episode_return_sum"][:, -1] / np.maximum(m["episodes"][:, -1], 1))
+    return dict(row, compile_s=round(compile_s, 2), final_return=float(np.median(ret)))
 
 
 def _dqn(total_steps: int) -> dict:
-    import dqn_throughput as d
+    import jax
+    import numpy as np
 
-    r = d.timed_run("gymnax:CartPole-v1", dict(d.REFERENCE, total_steps=total_steps), repeats=1)
-    return dict(sps=round(r["steps_per_s"]), compile_s=round(r["compile_s"], 2), final_return=r["final_return"])
+    import dqn_throughput as d
+    from _common import compile_timed, timed_run
+    from jaxrl import envs
+    from jaxrl.agents import dqn
+    from jaxrl.core.program import make_train
+
+    cfg = dqn.Config().replace(**dict(d.REFERENCE, total_steps=total_steps))
+    agent = dqn.make_agent(cfg, envs.make("gymnax:CartPole-v1", num_envs=cfg.num_envs))
+    key = jax.random.key(0)
+    compiled, compile_s = compile_timed(jax.jit(make_train(agent, 20)), key)
+    timed_run(compiled, key)  # warm-up
+    row, (_, m) = _timed(compiled, key, steps=agent.num_updates * agent.steps_per_update)
+    ret = np.asarray(m["episode_return_sum"]) / np.maximum(np.asarray(m["episodes"]), 1)
+    return dict(row, compile_s=round(compile_s, 2), final_return=float(ret[-1]))
+
+
+def _timed(compiled, *args, steps: int):
+    """``({"sps": steps per wall second, "cpu_sps": steps per CPU second of this process}, out)``.
+    On a loaded machine the CPU-time rate is the steadier one (it ignores time spent waiting for a core)."""
+    from _common import timed_run
+
+    c0 = time.process_time()
+    seconds, out = timed_run(compiled, *args)
+    cpu = time.process_time() - c0
+    return dict(sps=round(steps / seconds), cpu_sps=round(steps / cpu)), out
 
 
 def child(steps: int, ppo8_steps: int) -> dict:
@@ -69,7 +95,8 @@ def child(steps: int, ppo8_steps: int) -> dict:
     out = dict(python=platform.python_version(), jax=rep["jax"], jaxlib=rep["jaxlib"], flax=flax.__version__,
                threefry=rep["threefry"]["lowering"], setting=os.environ.get(plat.THREEFRY_ENV, "1"))
     out["ppo_1"] = _ppo(1, steps)
-    out["ppo_8"] = _ppo(8, ppo8_steps)
+    if ppo8_steps:
+        out["ppo_8"] = _ppo(8, ppo8_steps)
     out["dqn"] = _dqn(steps)
     return out
 
@@ -94,7 +121,7 @@ def main(argv=None):
     p.add_argument("--lowering", action="append", help="JAXRL_FAST_THREEFRY value (repeatable; default 1)")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--steps", type=int, default=500_000, help="env steps of the 1-seed PPO and the DQN rows")
-    p.add_argument("--ppo8-steps", type=int, default=250_000, help="env steps per seed of the 8-seed PPO row")
+    p.add_argument("--ppo8-steps", type=int, default=250_000, help="env steps per seed of the 8-seed PPO row (0: skip it)")
     p.add_argument("--timeout", type=int, default=900, help="seconds per configuration and round")
     p.add_argument("--name", default="versions")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -113,23 +140,25 @@ def main(argv=None):
                 row = dict(_run_child(py, low, args.steps, args.ppo8_steps, args.timeout), round=rnd)
                 if "error" not in row:
                     base = base or row
-                    for k in ("ppo_1", "ppo_8", "dqn"):
+                    for k in (k for k in ("ppo_1", "ppo_8", "dqn") if k in row):
                         row[k]["ratio_to_first"] = round(row[k]["sps"] / base[k]["sps"], 3)
+                        row[k]["cpu_ratio_to_first"] = round(row[k]["cpu_sps"] / base[k]["cpu_sps"], 3)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     write_results(args.name, rows, meta=dict(command=" ".join(sys.argv), pythons=pythons, lowerings=lowerings))
     print_table([_flat(r) for r in rows], ["round", "python", "jax", "threefry", "ppo_1", "ppo_8", "dqn",
-                                           "ppo_1_ratio", "ppo_8_ratio", "dqn_ratio", "returns", "error"])
+                                           "ppo_1_cpu", "ppo_8_cpu", "dqn_cpu", "returns", "error"])
 
 
 def _flat(row: dict) -> dict:
-    """One table line: steps/s, ratio to the round's first configuration, final returns (PPO 1, PPO 8, DQN)."""
+    """One table line: env steps per wall second and per CPU second, final returns (PPO 1, PPO 8, DQN)."""
     out = {k: row.get(k) for k in ("round", "python", "jax", "threefry")}
     if "error" in row:
         return dict(out, python=row["python_path"], error=row["error"].strip().splitlines()[-1][:60])
-    for k in ("ppo_1", "ppo_8", "dqn"):
-        out[k], out[f"{k}_ratio"] = row[k]["sps"], row[k]["ratio_to_first"]
-    out["returns"] = "/".join(f"{row[k]['final_return']:.0f}" for k in ("ppo_1", "ppo_8", "dqn"))
+    ran = [k for k in ("ppo_1", "ppo_8", "dqn") if k in row]
+    for k in ran:
+        out[k], out[f"{k}_cpu"] = row[k]["sps"], row[k]["cpu_sps"]
+    out["returns"] = "/".join(f"{row[k]['final_return']:.0f}" for k in ran)
     return out
 
 
