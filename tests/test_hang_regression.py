@@ -17,7 +17,6 @@ import numpy as np
 
 import jaxrl.envs as envs
 from jaxrl.agents import ppo
-from jaxrl.networks import ActorCritic
 from jaxrl.networks.init import orthogonal
 
 LAPACK_MARKERS = ("lapack", "geqrf", "orgqr", "householder", "OrthogonalQr")

@@ -218,6 +218,9 @@ def test_progress_appears_early_and_max_minutes_stops_a_huge_run(tmp_path):
 TINY = {
     "ppo": dict(total_steps=128, num_envs=2, num_steps=32, num_epochs=1, num_minibatches=1, hidden=8, layers=1),
     "a2c": dict(total_steps=64, num_envs=2, num_steps=8, hidden=8, layers=1),
+    "trpo": dict(total_steps=128, num_envs=2, num_steps=32, vf_epochs=1, vf_minibatches=1, cg_iters=2, hidden=8,
+                 layers=1),
+    "acktr": dict(total_steps=64, num_envs=2, num_steps=8, inverse_every=2, hidden=8, layers=1),
     "dqn": dict(total_steps=64, num_envs=2, buffer_size=64, batch_size=8, learning_starts=8,
                 target_update_every=8, eps_decay_steps=32, hidden=8, layers=1),
     "reinforce": dict(total_steps=80, num_envs=2, max_steps=20, hidden=8),
