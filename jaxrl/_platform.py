@@ -25,12 +25,12 @@
    ``split``/``uniform``/``categorical`` pays it: with a few envs per seed that is most of an env
    step.  The unrolled form is the same 20 rounds, so random streams are bit-identical
    (``tests/test_platform.py`` checks this against a process without jaxrl).  It is written with
-   an ``optimization_barrier`` after each of the 5 key injections: from jax 0.11 on, XLA:CPU keeps
-   the barriers through fusion, so no fused kernel holds more than 8 rounds.  Without them (JAX's
+   an ``optimization_barrier`` after each of the first 4 key injections: from jax 0.11 on, XLA:CPU
+   keeps the barriers through fusion, so fused kernels stay a few rounds long.  Without them (JAX's
    own unrolled rule, which jaxrl registered up to 2026-12) a split followed by a draw became one
    fusion of 40 add-rotate-xor rounds, and the LLVM of jaxlib 0.11/0.12 never finished compiling
-   it (its loop vectorizer's ``vputils::onlyFirstLaneUsed`` walks every use path, and the paths
-   double with each round).  jax 0.10.2 drops the barriers before fusion, which is harmless with
+   it (the compiling thread stays in the loop vectorizer's recursive ``vputils::onlyFirstLaneUsed``,
+   whose walk over use paths grows with each round).  jax 0.10.2 drops the barriers before fusion, which is harmless with
    its LLVM.  The lowering is used only on the JAX releases where it was measured
    (``UNROLLED_JAX``, docs/performance.md); elsewhere, or without the private JAX internals it
    registers through, jaxrl keeps JAX's own lowering.
