@@ -20,7 +20,7 @@ PYTEST_ARGS := -q -n 2 --timeout 600 -p no:cacheprovider
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,stats]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -3,14 +3,15 @@
     env = jaxrl.envs.make("gymnax:CartPole-v1", num_envs=8)
     env = jaxrl.envs.make("envpool:Pong-v5", num_envs=8, num_seeds=4, episodic_life=True)
     env = jaxrl.envs.make("path/to/my_env.py:MyEnv", num_envs=8)       # jaxrl.envs.custom
+    env = jaxrl.envs.make("pgx:connect_four", num_envs=8)              # env.game: the rules, for planning
 
-Backends (gymnax, envpool, custom) are entries of :mod:`jaxrl.envs.registry`, imported on first
+Backends (gymnax, envpool, pgx, custom) are entries of :mod:`jaxrl.envs.registry`, imported on first
 use: ``import jaxrl.envs`` imports neither gymnax nor envpool.
 """
 from __future__ import annotations
 
 from jaxrl.config import ConfigError
-from jaxrl.envs.core import Box, Discrete, Env, EnvSpec, EpisodeStats, TimeStep, require_discrete
+from jaxrl.envs.core import Box, Discrete, Env, EnvSpec, EpisodeStats, Game, TimeStep, require_discrete
 from jaxrl.envs.registry import Backend, backend, backend_of, known_ids, register_backend, resolve
 
 
@@ -42,5 +43,5 @@ def make(env_id: str, num_envs: int = 1, num_seeds: int = 1, **options) -> Env:
     return b.make(name, num_envs, num_seeds=num_seeds, **options)
 
 
-__all__ = ["make", "parse_id", "known_ids", "Env", "EnvSpec", "TimeStep", "EpisodeStats", "Discrete", "Box",
+__all__ = ["make", "parse_id", "known_ids", "Env", "EnvSpec", "TimeStep", "EpisodeStats", "Game", "Discrete", "Box",
            "require_discrete", "register_backend", "backend", "backend_of", "resolve", "canonical_id", "Backend"]
