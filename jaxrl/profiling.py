@@ -18,6 +18,8 @@ compiles the same chunk program the driver runs (:func:`jaxrl.core.program.make_
   the peak when the backend reports it) and the device's own peak where available (GPU/TPU).
 * **host interactions** of the compiled update: custom-call targets and infeed/outfeed/send/recv.
   gymnax programs have none; envpool has its step custom call (and the reset ``io_callback``).
+* **platform**: the JAX versions and the CPU Threefry lowering in use, with the reason
+  (:func:`jaxrl._platform.report`).
 * **trace**: ``jax.profiler.trace`` around the timed calls (TensorBoard profile plugin or
   https://ui.perfetto.dev: ``plugins/profile/*/perfetto_trace.json.gz``).
 * **HLO**: ``dump_hlo`` writes the optimized HLO (``compiled.as_text()``) of the update and of the
@@ -292,6 +294,7 @@ def profile(algo: str, env_id: Optional[str] = None, overrides: Optional[dict] =
     """
     import jax
 
+    from jaxrl import _platform
     from jaxrl.config import ConfigError
     from jaxrl.driver import cache
 
@@ -326,4 +329,5 @@ def profile(algo: str, env_id: Optional[str] = None, overrides: Optional[dict] =
         "host_interactions": host_interactions(ctx["compiled"]["update"].as_text()),
         "trace_dir": str(trace_dir) if trace_dir else None, "trace_files": trace_files,
         "hlo_files": _dump_hlo(ctx, dump_hlo) if dump_hlo else [],
+        "platform": _platform.report(),
     }

@@ -69,9 +69,11 @@ def test_profile_command_reports_and_writes_trace_and_hlo(tmp_path, capsys):
                "--trace-dir", str(trace), "--dump-hlo", str(hlo), "--json", str(js)])
     assert rc == 0
     out = capsys.readouterr().out
-    for label in ("compile", "acting", "learning", "env only", "FLOPs/update", "XLA cost", "memory", "host calls"):
+    for label in ("compile", "acting", "learning", "env only", "FLOPs/update", "XLA cost", "memory", "host calls",
+                  "CPU Threefry lowering: "):
         assert label in out
     r = json.loads(js.read_text())
+    assert r["platform"]["jax"] == jax.__version__ and r["platform"]["threefry"]["lowering"] in ("unrolled", "jax")
     assert r["compile"]["total_seconds"] > 0
     s = r["steps_per_second"]
     assert s["training"] > 0 and s["acting"] > 0 and s["env_only"] > 0

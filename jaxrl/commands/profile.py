@@ -128,6 +128,10 @@ def format_report(r: dict) -> str:
         + (f"; device peak in use {_bytes(m['device_peak_bytes_in_use'])}" if "device_peak_bytes_in_use" in m else ""),
         f"host calls     custom calls: {calls}; host transfer ops: {hi['host_ops'] or 'none'}",
     ]
+    if "platform" in r:
+        pf = r["platform"]
+        lines.append(f"platform       jax {pf['jax']}, jaxlib {pf['jaxlib']}; CPU Threefry lowering: "
+                     f"{pf['threefry']['lowering']} ({pf['threefry']['reason']})")
     if r["trace_dir"]:
         lines.append(f"trace          {r['trace_dir']}  (tensorboard --logdir {r['trace_dir']}, or open "
                      f"plugins/profile/*/perfetto_trace.json.gz at https://ui.perfetto.dev)")
