@@ -55,3 +55,64 @@ def test_model_metrics_by_hand():
     s = jax.nn.sigmoid(logits)
     ref = -(nxt * jnp.log(s) + (1 - nxt) * jnp.log(1 - s)).mean()
     assert abs(float(em.bernoulli_logit_loss(logits, nxt)) - float(ref)) < 1e-5
+
+
+def _action_model(num_actions):
+    """A hand-made 'env model' whose next frame lights plane ``action`` everywhere and whose reward is the action."""
+    def apply(params, obs, action):
+        c = jnp.arange(obs.shape[-1])
+        logits = jnp.where(c == action[:, None, None, None], 1.0, -1.0) * jnp.ones_like(obs)
+        return logits, action.astype(jnp.float32) + params
+    return apply
+
+
+def test_imagine_shapes_and_first_action():
+    """Branch a takes action a first, then the rollout policy's greedy action (here always 2)."""
+    from jaxrl.networks.imagination import imagine
+
+    A, S, N = 3, 4, 5
+    obs = jnp.zeros((N, 6, 6, A))
+    policy = lambda p, o: jnp.tile(jnp.array([0.0, 1.0, 2.0]), (o.shape[0], 1))  # noqa: E731
+    frames, rewards = jax.jit(lambda o: imagine(_action_model(A), 0.0, policy, None, o, A, S))(obs)
+    assert frames.shape == (A, S, N, 6, 6, A) and rewards.shape == (A, S, N)
+    lit = np.asarray(frames).mean((2, 3, 4))  # [A, S, C]: which plane each imagined frame lights
+    for a in range(A):
+        assert lit[a, 0].tolist() == [float(c == a) for c in range(A)]
+        assert (lit[a, 1:] == np.eye(A)[2]).all()
+        assert np.asarray(rewards)[a].tolist() == [[a] * N] + [[2.0] * N] * (S - 1)
+
+
+def test_reverse_fold_order_by_hand():
+    """cell(c, x) = 10 c + x over [1, 2, 3] read backwards gives 321 (forwards would give 123)."""
+    from jaxrl.networks.imagination import reverse_fold
+
+    assert int(reverse_fold(lambda c, x: (10 * c + x, None), jnp.int32(0), jnp.array([1, 2, 3]))) == 321
+
+
+def test_rollout_encoder_reads_the_rollout_backwards():
+    """The encoder's output equals its GRU run by hand over the step features from the last step to the
+    first, and differs from the forward order."""
+    from jaxrl.networks.imagination import RolloutEncoder, StepEncoder
+
+    S, B = 3, 2
+    frames = (jax.random.uniform(jax.random.PRNGKey(1), (S, B, 5, 5, 2)) > 0.5).astype(jnp.float32)
+    rewards = jnp.arange(S * B, dtype=jnp.float32).reshape(S, B)
+    enc = RolloutEncoder(hidden=8, channels=4)
+    params = enc.init(jax.random.PRNGKey(0), frames, rewards)
+    out = enc.apply(params, frames, rewards)
+    p = params["params"]
+    feats = StepEncoder(4, 8).apply({"params": p["StepEncoder_0"]}, frames.reshape(S * B, 5, 5, 2),
+                                    rewards.reshape(-1)).reshape(S, B, -1)
+    def run(order):
+        c = jnp.zeros((B, 8))
+        for t in order:
+            c, _ = flax_gru(p["GRUCell_0"], c, feats[t])
+        return c
+    np.testing.assert_allclose(np.asarray(out), np.asarray(run([2, 1, 0])), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(np.asarray(out), np.asarray(run([0, 1, 2])), atol=1e-4)
+
+
+def flax_gru(params, carry, x):
+    import flax.linen as nn
+
+    return nn.GRUCell(8).apply({"params": params}, carry, x)
