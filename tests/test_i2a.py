@@ -116,3 +116,50 @@ def flax_gru(params, carry, x):
     import flax.linen as nn
 
     return nn.GRUCell(8).apply({"params": params}, carry, x)
+
+
+# ------------------------------------------------------------------ (c) the agent
+TINY_NETS = dict(hidden=32, channels=4, encoder_hidden=8, rollout_hidden=16, model_channels=4)
+
+
+def test_distillation_loss_against_distrax():
+    """CE(pi, pi_rollout) = H(pi) + KL(pi || pi_rollout) (distrax), and its gradient reaches the student only."""
+    import distrax
+
+    from jaxrl.agents.i2a import distillation_loss
+
+    t = jax.random.normal(jax.random.PRNGKey(0), (7, 3))
+    s = jax.random.normal(jax.random.PRNGKey(1), (7, 3))
+    ce, kl = distillation_loss(t, s)
+    ref_kl = distrax.Categorical(logits=t).kl_divergence(distrax.Categorical(logits=s)).mean()
+    ref_h = distrax.Categorical(logits=t).entropy().mean()
+    np.testing.assert_allclose([float(kl), float(ce)], [float(ref_kl), float(ref_kl + ref_h)], rtol=1e-5)
+    assert float(jnp.abs(jax.grad(lambda x: distillation_loss(x, s)[0])(t)).max()) == 0.0
+
+
+def test_distillation_lowers_the_kl():
+    """From the same start, where the agent's policy is far from the rollout policy (its logits layer
+    scaled up), the KL over 30 updates with distill_coef 1 is under half of that with distill_coef 0
+    (measured: start 0.110; mean 0.159 with distillation, 0.545 without, as the agent's policy moves on).
+    Both settings in one vmapped program (about 4 min with compiling on the loaded 2 cores). The model-free
+    configuration (imagination off) keeps the compile short: distillation does not involve the model."""
+    from jaxrl import envs
+    from jaxrl.agents import i2a
+    from jaxrl.core.program import hparams_batch, run_updates
+
+    cfg = i2a.Config(num_envs=4, num_steps=5, total_steps=600, env_model="random", imagination=False, lr=1e-3,
+                     **TINY_NETS)
+    agent = i2a.make_agent(cfg, envs.make("gymnax:Breakout-MinAtar", num_envs=4))
+    hp = hparams_batch(cfg, [{"distill_coef": 0.0}, {"distill_coef": 1.0}], 1)
+
+    def run(key, h):
+        state = agent.init(key, h)
+        net = state.params["net"]
+        head = dict(net["params"]["Dense_1"], kernel=net["params"]["Dense_1"]["kernel"] * 300.0)
+        state = state._replace(params=dict(state.params, net={"params": dict(net["params"], Dense_1=head)}))
+        first = run_updates(agent, state, h, 1)[1]["rollout_kl"]
+        return first, run_updates(agent, state, h, 30)[1]["rollout_kl"]  # mean over the 30 updates
+
+    first, mean = (np.asarray(x) for x in jax.jit(jax.vmap(run, in_axes=(None, 0)))(jax.random.PRNGKey(0), hp))
+    assert first[0] == first[1] and first[0] > 0.05, first
+    assert mean[1] < 0.5 * mean[0], (first, mean)

@@ -218,6 +218,8 @@ def test_progress_appears_early_and_max_minutes_stops_a_huge_run(tmp_path):
 TINY = {
     "ppo": dict(total_steps=128, num_envs=2, num_steps=32, num_epochs=1, num_minibatches=1, hidden=8, layers=1),
     "a2c": dict(total_steps=64, num_envs=2, num_steps=8, hidden=8, layers=1),
+    "i2a": dict(total_steps=16, num_envs=2, num_steps=4, env_model="random", rollout_steps=1, hidden=8, channels=2,
+                encoder_hidden=4, rollout_hidden=4, model_channels=2),
     "dqn": dict(total_steps=64, num_envs=2, buffer_size=64, batch_size=8, learning_starts=8,
                 target_update_every=8, eps_decay_steps=32, hidden=8, layers=1),
     "reinforce": dict(total_steps=80, num_envs=2, max_steps=20, hidden=8),

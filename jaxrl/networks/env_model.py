@@ -27,11 +27,11 @@ from jaxrl.networks.conv import Conv2D
 from jaxrl.networks.init import orthogonal
 
 
-def same_conv(features: int, x, name: str, kernel: int = 3):
+def same_conv(features: int, x, name: str, kernel: int = 3, scale: float = 2 ** 0.5):
     """A stride-1 ``kernel x kernel`` :class:`Conv2D` with zero padding to keep ``H, W`` (``[N, H, W, C]``)."""
     p = kernel // 2
     x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    return Conv2D(features, (kernel, kernel), (1, 1), orthogonal(2 ** 0.5), name=name)(x)
+    return Conv2D(features, (kernel, kernel), (1, 1), orthogonal(scale), name=name)(x)
 
 
 def action_planes(action, num_actions: int, hw):
@@ -44,8 +44,8 @@ class EnvModel(nn.Module):
     """``(obs [N, H, W, C], action [N]) -> (next-frame logits [N, H, W, C], reward [N])``."""
 
     num_actions: int
-    channels: int = 64
-    reward_hidden: int = 64
+    channels: int = 32
+    reward_hidden: int = 16
 
     @nn.compact
     def __call__(self, obs, action):
@@ -55,7 +55,7 @@ class EnvModel(nn.Module):
         logits = same_conv(obs.shape[-1], h, "Frame", kernel=1)
         r = nn.relu(same_conv(self.reward_hidden, x, "Reward_0"))
         r = nn.relu(same_conv(self.reward_hidden, r, "Reward_1"))
-        return logits, same_conv(1, r, "Reward_2", kernel=1).sum((1, 2, 3))
+        return logits, same_conv(1, r, "Reward_2", kernel=1, scale=0.01).sum((1, 2, 3))
 
 
 class Transitions(NamedTuple):
