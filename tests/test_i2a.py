@@ -163,3 +163,40 @@ def test_distillation_lowers_the_kl():
     first, mean = (np.asarray(x) for x in jax.jit(jax.vmap(run, in_axes=(None, 0)))(jax.random.PRNGKey(0), hp))
     assert first[0] == first[1] and first[0] > 0.05, first
     assert mean[1] < 0.5 * mean[0], (first, mean)
+
+
+# ------------------------------------------------------------------ the stages through jaxrl train
+TINY_FLAGS = ["--num-envs", "4", "--num-steps", "4", "--total-steps", "32", "--rollout-steps", "2", "--hidden", "8",
+              "--channels", "2", "--encoder-hidden", "4", "--rollout-hidden", "4", "--model-channels", "4",
+              "--eval-episodes", "1"]
+
+
+def test_train_runs_every_stage_then_reuses_the_model(tmp_path):
+    """``jaxrl train i2a`` with no model runs the A2C baseline, collection and env-model stages (messages
+    on stderr), saves ``env_model/`` and puts its held-out metrics in summary.json; ``--env-model RUN``
+    reuses it (no stage runs, the same metrics); a folder without a model is refused with exit 2."""
+    import json
+
+    from _small_runs import assert_one_line_error, jaxrl_cli
+
+    first = tmp_path / "first"
+    p = jaxrl_cli("train", "i2a", *TINY_FLAGS, "--baseline-steps", "160", "--model-transitions", "64",
+                  "--model-updates", "5", "--model-batch", "8", "--out", str(first), timeout=1200)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "stage 1/3 A2C baseline" in p.stderr and "stage 2/3 env model" in p.stderr
+    summary = json.loads((first / "summary.json").read_text())
+    em_metrics = summary["env_model"]
+    assert {"cell_accuracy", "frame_accuracy", "reward_mae"} <= set(em_metrics)
+    assert 0.0 <= em_metrics["frame_accuracy"] <= em_metrics["cell_accuracy"] <= 1.0
+    assert (first / "env_model" / "model.msgpack").exists() and summary["finished"] is True
+    assert json.loads((first / "config.json").read_text())["config"]["env_model"] == str(first / "env_model")
+
+    second = tmp_path / "second"
+    p = jaxrl_cli("train", "i2a", *TINY_FLAGS, "--env-model", str(first), "--out", str(second), timeout=1200)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "stage 1/3" not in p.stderr and not (second / "env_model").exists()
+    assert json.loads((second / "summary.json").read_text())["env_model"] == em_metrics
+
+    p = jaxrl_cli("train", "i2a", "--env-model", str(tmp_path), "--out", str(tmp_path / "bad"))
+    assert_one_line_error(p.returncode, p.stderr, "env_model")
+    assert not (tmp_path / "bad").exists()
