@@ -200,3 +200,24 @@ def test_train_runs_every_stage_then_reuses_the_model(tmp_path):
     p = jaxrl_cli("train", "i2a", "--env-model", str(tmp_path), "--out", str(tmp_path / "bad"))
     assert_one_line_error(p.returncode, p.stderr, "env_model")
     assert not (tmp_path / "bad").exists()
+
+
+def test_short_i2a_run_improves_on_breakout_minatar(tmp_path):
+    """``jaxrl train i2a`` on Breakout-MinAtar, 3 vmapped seeds, 40k steps each, small networks and an
+    untrained env model (the I2A program without the stages, which the test above covers): each seed's
+    final return beats its return at the first logging point with finished episodes, and the median gains at least 0.5."""
+    import json
+
+    from _small_runs import jaxrl_cli, read_rows
+
+    out = tmp_path / "run"
+    p = jaxrl_cli("train", "i2a", "--env-model", "random", "--num-seeds", "3", "--total-steps", "40000",
+                  "--hidden", "64", "--channels", "8", "--encoder-hidden", "16", "--rollout-hidden", "32",
+                  "--model-channels", "8", "--rollout-steps", "2", "--lr", "0.002", "--eval-every", "0",
+                  "--log-every", "4000", "--out", str(out), timeout=1500)
+    assert p.returncode == 0, p.stderr[-2000:]
+    final = np.asarray(json.loads((out / "summary.json").read_text())["final_return"])
+    rows = read_rows(out / "metrics.csv")
+    first = np.array([float(next(r for r in rows if int(r["seed"]) == s and r["episode_return"])["episode_return"])
+                      for s in range(3)])
+    assert (final > first).all() and np.median(final - first) >= 0.5, (first, final)
