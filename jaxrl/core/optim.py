@@ -26,14 +26,15 @@ def schedule(lr, total_steps: int, anneal: bool) -> Callable:
 
 
 def optimizer(lr, *, total_steps: int = 1, anneal: bool = False, max_grad_norm=None, kind: str = "adam",
-              eps=1e-8, rmsprop_decay: float = 0.99, flat: bool = True) -> optax.GradientTransformation:
+              eps=1e-8, rmsprop_decay: float = 0.99, momentum=None, flat: bool = True) -> optax.GradientTransformation:
     """The optimizer of one network (or of several that share it).
 
     Args:
       lr: learning rate (may be traced).
       total_steps, anneal: linear annealing of ``lr`` to 0 over ``total_steps`` optimizer steps.
       max_grad_norm: clip the global gradient norm (may be traced; ``None`` or ``<= 0``: no clip).
-      kind: ``"adam"`` or ``"rmsprop"`` (RMSprop as in A2C: decay 0.99, ``eps`` inside the root).
+      kind: ``"adam"``, ``"rmsprop"`` (RMSprop as in A2C: decay 0.99, ``eps`` inside the root) or
+        ``"sgd"`` (with heavy-ball ``momentum``, may be traced; K-FAC steps in ACKTR).
       eps: Adam / RMSprop epsilon (may be traced).
       flat: run the whole chain on one flattened vector (``optax.flatten``).
     """
@@ -42,6 +43,8 @@ def optimizer(lr, *, total_steps: int = 1, anneal: bool = False, max_grad_norm=N
         opt = optax.adam(sched, eps=eps)
     elif kind == "rmsprop":
         opt = optax.rmsprop(sched, decay=rmsprop_decay, eps=eps)
+    elif kind == "sgd":
+        opt = optax.sgd(sched, momentum=momentum)
     else:
         raise ValueError(f"unknown optimizer kind {kind!r}")
     if max_grad_norm is not None:

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_batching import custom_vmap
 
+from jaxrl.envs import envpool_f64
 from jaxrl.envs.core import Box, Discrete, Env, EnvSpec, EpisodeStats, TimeStep
 from jaxrl.envs.registry import Backend
 
@@ -147,9 +148,12 @@ def make_envpool(name: str, num_envs: int, num_seeds: int = 1, seed: int = 0, **
     with warnings.catch_warnings():  # gymnasium's float64->float32 Box casts: harmless noise
         warnings.simplefilter("ignore", UserWarning)
         pool = envpool.make(name, env_type="gym", num_envs=size, batch_size=size, seed=seed, **opts)
-    handle0, recv, _send, xla_step = pool.xla()
+    wide = envpool_f64.has_float64(pool)  # MuJoCo: float64 buffers, carried as uint32 words
+    handle0, recv, _send, xla_step = envpool_f64.xla(pool) if wide else pool.xla()
     p = _Pool(pool, recv, xla_step, size, len(pool.observation_space.shape) == 3)
     spec = _spec_of(name, num_envs, pool)
+    if wide and spec.obs_dtype == np.float64:
+        spec = spec._replace(obs_dtype=np.dtype(np.float32))
     reset_local, step_local = _reset_fn(p, num_envs), _step_fn(p, num_envs)
     handle_const = jnp.asarray(handle0)
     discrete = spec.discrete

@@ -148,6 +148,32 @@ def tanh_gaussian_entropy_estimate(key, mean, log_std, num_samples: int):
     return -logp.mean(0)
 
 
+# ----------------------------------------------------------------------------- KL divergences (TRPO, ACKTR)
+
+
+def categorical_kl(p_logits, q_logits):
+    """``KL(p || q) = sum_a p_a (log p_a - log q_a)``. logits [..., A], [..., A] -> [...]."""
+    logp, logq = jax.nn.log_softmax(p_logits), jax.nn.log_softmax(q_logits)
+    return (jnp.exp(logp) * (logp - logq)).sum(-1)
+
+
+def gaussian_kl(p, q):
+    """``KL(p || q)`` of diagonal Gaussians, summed over the ``A`` coordinates.
+
+    p, q: ``(mean [..., A], log_std [A] or [..., A])`` -> [...]. Per coordinate
+    ``log s_q - log s_p + (s_p^2 + (m_p - m_q)^2) / (2 s_q^2) - 1/2``.
+    """
+    (mp, lp), (mq, lq) = p, q
+    per = lq - lp + (jnp.exp(2.0 * lp) + (mp - mq) ** 2) * 0.5 * jnp.exp(-2.0 * lq) - 0.5
+    return jnp.broadcast_to(per, jnp.broadcast_shapes(jnp.shape(per), jnp.shape(mp))).sum(-1)
+
+
+def kl_divergence(kind: str, p, q):
+    """``KL(p || q)`` of two ``dist``s of a head ``kind`` -> [...]. A tanh-Gaussian's KL is its
+    Gaussian's: KL is invariant under the (invertible) squashing."""
+    return categorical_kl(p, q) if kind == "categorical" else gaussian_kl(p, q)
+
+
 # ----------------------------------------------------------------------------- policy heads
 
 KINDS = ("categorical", "gaussian", "tanh_gaussian")
