@@ -205,7 +205,11 @@ def test_train_runs_every_stage_then_reuses_the_model(tmp_path):
 def test_short_i2a_run_improves_on_breakout_minatar(tmp_path):
     """``jaxrl train i2a`` on Breakout-MinAtar, 3 vmapped seeds, 40k steps each, small networks and an
     untrained env model (the I2A program without the stages, which the test above covers): each seed's
-    final return beats its return at the first logging point with finished episodes, and the median gains at least 0.5."""
+    final return beats its return at the first logging point with finished episodes, and the median
+    gains at least 0.5.
+    Budget: passed once (2026-12-03) in 18 minutes on the 2 shared cores at a load of about 20 (returns
+    near 0.4 at the first logging points, 0.46-0.50 at 16k steps); longer than the suite's budget,
+    it is the issue's learning test and runs rarely."""
     import json
 
     from _small_runs import jaxrl_cli, read_rows
