@@ -11,7 +11,7 @@ STAMP := $(VENV)/.jaxrl-installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,stats]'
 	touch $(STAMP)
 
 demo: $(STAMP)

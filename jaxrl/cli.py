@@ -14,7 +14,8 @@ from jaxrl.config import ConfigError
 
 # name -> module in jaxrl.commands; each has HELP, add_arguments(parser), run(args) -> int
 COMMANDS = {"train": "jaxrl.commands.train", "eval": "jaxrl.commands.eval", "plot": "jaxrl.commands.plot",
-            "profile": "jaxrl.commands.profile"}
+            "compare": "jaxrl.commands.compare", "profile": "jaxrl.commands.profile",
+            "play": "jaxrl.commands.play"}
 
 
 class UsageError(Exception):

@@ -71,6 +71,36 @@ def discounted_returns(rewards, done, gamma, bootstrap=None):
     return g
 
 
+def q_lambda(rewards, next_q_max, terminated, done, gamma, lam):
+    """Peng's Q(lambda) returns over a rollout, computed backwards (PQN: Gallici et al. 2024, arXiv:2407.04811).
+
+    ``G_t = r_t + gamma (1 - terminated_t) [(1 - lambda) max_a Q(s'_t, a) + lambda G_{t+1}]``, where
+    ``G_{t+1}`` is replaced by ``max_a Q(s'_t, a)`` at the last step and where the episode ended
+    (``done_t``: a truncated episode bootstraps from the state it reached and the trace is cut).
+
+    Args:
+      rewards:    [T, N] float, reward of transition t.
+      next_q_max: [T, N] float, ``max_a Q(s'_t, a)`` of the state the transition reached (before auto-reset).
+      terminated: [T, N] bool, s'_t is terminal: do not bootstrap.
+      done:       [T, N] bool, the episode ended at t: cut the trace.
+      gamma, lam: scalars (may be traced).
+    Returns:
+      G [T, N]. With ``done = terminated`` and no episode end it equals rlax's ``q_lambda`` target
+      (``lambda_returns`` of ``max q_t``).
+    """
+    chex.assert_equal_shape([rewards, next_q_max, terminated, done])
+    not_term = 1.0 - terminated.astype(rewards.dtype)
+    trace = lam * (1.0 - done.astype(rewards.dtype))
+
+    def step(g_next, xs):
+        r, q, nt, tr = xs
+        g = r + gamma * nt * (q + tr * (g_next - q))
+        return g, g
+
+    _, g = jax.lax.scan(step, next_q_max[-1], (rewards, next_q_max, not_term, trace), reverse=True)
+    return g
+
+
 # ----------------------------------------------------------------------------- value-based targets
 # Batch-major here: ``B`` is the batch of sampled transitions, ``n`` the n-step window.
 

@@ -73,6 +73,42 @@ def test_c51_on_continuous_actions(tmp_path, capsys):
     assert not out.exists()
 
 
+CONTINUOUS = ["ddpg", "td3", "sac", "d4pg"]
+
+
+@pytest.mark.parametrize("algo", CONTINUOUS)
+def test_continuous_control_on_a_discrete_env(tmp_path, capsys, algo):
+    out = tmp_path / "out"
+    rc = cli.main(["train", algo, "--env", "gymnax:CartPole-v1", "--out", str(out), "--quiet"])
+    assert_one_line_error(rc, capsys.readouterr().err, "needs a continuous action space")
+    assert not out.exists()
+
+
+def test_dqn_on_continuous_actions(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = cli.main(["train", "dqn", "--env", "gymnax:Pendulum-v1", "--out", str(out), "--quiet"])
+    assert_one_line_error(rc, capsys.readouterr().err, "dqn needs a discrete action space")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("algo, flags, expect", [
+    ("sac", ["--tau", "0"], "tau: must be > 0.0"),
+    ("td3", ["--tau", "1.5"], "tau: must be <= 1.0"),
+    ("ddpg", ["--tau", "-0.1"], "tau: must be > 0.0"),
+    ("sac", ["--batch-size", "512", "--buffer-size", "256"], "batch_size: 512 exceeds buffer_size 256"),
+    ("d4pg", ["--batch-size", "4096", "--buffer-size", "1000"], "batch_size: 4096 exceeds buffer_size 1000"),
+    ("td3", ["--target-update-every", "2"], "target_update_every: 2: the targets move with each actor update"),
+    ("d4pg", ["--v-min", "5", "--v-max", "5"], "v_max: must exceed v_min"),
+    ("ddpg", ["--noise", "pink"], "noise: must be one of ou, gaussian"),
+], ids=["sac-tau0", "td3-tau>1", "ddpg-tau<0", "sac-batch", "d4pg-batch", "td3-target-every", "d4pg-support",
+        "ddpg-noise"])
+def test_continuous_control_config_mistakes(tmp_path, capsys, algo, flags, expect):
+    out = tmp_path / "out"
+    rc = cli.main(["train", algo, *flags, "--out", str(out), "--quiet"])
+    assert_one_line_error(rc, capsys.readouterr().err, expect)
+    assert not out.exists()
+
+
 # settings that would run but never learn: refused before anything compiles, naming the field
 DEGENERATE = [
     ("ppo", ["--num-envs", "1", "--num-minibatches", "128"], "num_minibatches", "leave 1 row per minibatch"),

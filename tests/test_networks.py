@@ -75,6 +75,29 @@ def test_noisy_dense_mean_path_and_factorized_noise():
     np.testing.assert_allclose(y, x @ w + b, rtol=1e-5, atol=1e-6)
 
 
+def test_q_network_noisy_options_sigma0_and_noisy_hidden_layer():
+    """``sigma0`` sets every noisy layer's initial sigma to sigma0 / sqrt(fan_in); ``noisy_hidden`` makes the
+    last hidden layer noisy (and noise then reaches the output through it); defaults keep the names."""
+    from jaxrl.networks import QNetwork
+
+    x = jnp.ones((2, 6))
+    plain = QNetwork(3, (8, 5), noisy=True).init(jax.random.PRNGKey(0), x)["params"]
+    assert set(plain) == {"Dense_0", "Dense_1", "NoisyDense_0"}  # checkpoint names unchanged by default
+    np.testing.assert_allclose(plain["NoisyDense_0"]["sigma_kernel"], 0.5 / np.sqrt(5), rtol=1e-6)
+    net = QNetwork(3, (8, 5), noisy=True, sigma0=0.1, noisy_hidden=True)
+    params = net.init(jax.random.PRNGKey(0), x)
+    p = params["params"]
+    assert set(p) == {"Dense_0", "NoisyDense_0", "NoisyDense_1"} and p["NoisyDense_0"]["mu_kernel"].shape == (8, 5)
+    np.testing.assert_allclose(p["NoisyDense_0"]["sigma_kernel"], 0.1 / np.sqrt(8), rtol=1e-6)
+    np.testing.assert_allclose(p["NoisyDense_1"]["sigma_bias"], 0.1 / np.sqrt(5), rtol=1e-6)
+    # zero the output layer's sigmas: the output is still noisy, through the hidden layer's noise
+    quiet = jax.tree_util.tree_map(lambda v: v, params)
+    quiet["params"]["NoisyDense_1"] = dict(p["NoisyDense_1"], sigma_kernel=jnp.zeros((5, 3)), sigma_bias=jnp.zeros(3))
+    y0 = net.apply(quiet, x)
+    y1 = net.apply(quiet, x, rngs={"noise": jax.random.PRNGKey(1)})
+    assert not np.allclose(y0, y1)
+
+
 @pytest.mark.parametrize("kw", [dict(), dict(continuous=True), dict(torso="nature_cnn", obs_ndim=3)])
 def test_actor_critic_heads_share_parameters_with_the_full_network(kw):
     """heads="policy"/"value" apply to the full network's parameters and give the same outputs."""

@@ -225,12 +225,20 @@ TINY = {
     "acktr": dict(total_steps=64, num_envs=2, num_steps=8, inverse_every=2, hidden=8, layers=1),
     "dqn": dict(total_steps=64, num_envs=2, buffer_size=64, batch_size=8, learning_starts=8,
                 target_update_every=8, eps_decay_steps=32, hidden=8, layers=1),
+    "pqn": dict(total_steps=64, num_envs=2, num_steps=8, num_epochs=1, num_minibatches=2, hidden=8, layers=1),
+    "ddpg": dict(total_steps=64, buffer_size=64, batch_size=8, learning_starts=4, hidden=8, layers=1),
+    "td3": dict(total_steps=64, buffer_size=64, batch_size=8, learning_starts=4, hidden=8, layers=1),
+    "sac": dict(total_steps=64, buffer_size=64, batch_size=8, learning_starts=4, hidden=8, layers=1),
+    "d4pg": dict(total_steps=64, buffer_size=64, batch_size=8, learning_starts=4, hidden=8, layers=1, num_atoms=5),
     "reinforce": dict(total_steps=80, num_envs=2, max_steps=20, hidden=8),
     "cem": dict(total_steps=80, num_envs=2, max_steps=20, hidden=8),
     "es": dict(total_steps=120, population=2, max_steps=20, hidden=8),
     "ga": dict(total_steps=80, population=2, parents=1, max_steps=20, hidden=8),
     "q_learning": dict(total_steps=4, test_episodes=2, max_steps=20),
     "value_iteration": dict(total_steps=8, random_steps=4, test_episodes=2, max_steps=20),
+    "alphazero": dict(total_steps=16, num_envs=2, moves_per_update=2, num_simulations=2, channels=4, blocks=0,
+                      buffer_size=16, batch_size=4, sgd_steps=1, arena_every=4, arena_games=2, eval_games=2,
+                      baseline_factor=1),
 }
 ITERATION_ALGOS = ["reinforce", "cem", "es", "ga", "q_learning", "value_iteration"]
 

@@ -182,7 +182,7 @@ def test_the_guides_code_is_real():
     blocks = re.findall(r"```python\n(.*?)```", text.split("## A variant is a function", 1)[1], re.S)
     assert blocks[0] == (ROOT / EXAMPLE).read_text()
     sources = [ROOT / p for p in ("examples/qr_dqn.py", "jaxrl/agents/ppo.py", "jaxrl/core/onpolicy.py",
-                                  "jaxrl/core/offpolicy.py")]
+                                  "jaxrl/core/offpolicy.py", "jaxrl/networks/recurrent.py")]
     lines = {p: [x.strip() for x in p.read_text().splitlines()] for p in sources}
     for block in blocks[1:]:
         want = [x.strip() for x in block.splitlines()]

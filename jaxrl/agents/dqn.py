@@ -61,6 +61,9 @@ class Config(offpolicy.Config):
     v_min: float = field(0.0, help="C51 support minimum")
     v_max: float = field(100.0, help="C51 support maximum")
     noisy: bool = field(False, help="noisy-net head for exploration (epsilon is 0)")
+    noisy_sigma0: float = field(0.5, low=0.0, low_open=True,
+                                help="noisy layers' initial sigma times sqrt(fan_in) (Fortunato et al. 0.5; dqn_zoo 0.1)")
+    noisy_hidden: bool = field(False, help="with noisy: the last hidden MLP layer is noisy too")
     loss: str = field("mse", choices=("mse", "huber"), help="TD loss (C51 uses cross-entropy)")
     hidden: int = field(64, low=1, help="units per hidden layer (MLP torso)")
     layers: int = field(2, low=1, high=8, help="hidden layers (MLP torso)")
@@ -155,7 +158,7 @@ def make_agent(config: Config, env, *, target: Callable = td_target, loss: Calla
     A, E = spec.action_space.n, config.num_envs
     K = num_atoms or (config.num_atoms if config.distributional else 1)
     net = QNetwork(A, (config.hidden,) * config.layers, torso_of(config, spec), config.dueling, K,
-                   config.noisy, len(spec.obs_shape))
+                   config.noisy, len(spec.obs_shape), config.noisy_sigma0, config.noisy_hidden)
     atoms = jnp.linspace(config.v_min, config.v_max, K) if config.distributional else None
     if q_of is None:
         q_of = (lambda out: (jax.nn.softmax(out, -1) * atoms).sum(-1)) if config.distributional else (lambda out: out)

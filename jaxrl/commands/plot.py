@@ -4,6 +4,8 @@ One line per run, or per sweep value of a run (a sweep run holds several setting
 env steps per seed, or wall-clock seconds with ``--wall-clock``.  The band is the t-interval of the
 mean over seeds (``mean +- t(0.975, n-1) * sd / sqrt(n)``); a line with one seed has no band.
 ``--metric`` picks any column of ``metrics.csv`` (``eval_return``, ``loss``, ``entropy`` ...).
+``--aggregate iqm`` draws the interquartile mean over seeds instead, with a 95% stratified-bootstrap
+band (rliable, :mod:`jaxrl.aggregate`), at the points where every seed has a value.
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ def add_arguments(p) -> None:
     p.add_argument("--metric", default="episode_return", help="column of metrics.csv (default episode_return)")
     p.add_argument("--wall-clock", action="store_true", help="x axis in wall-clock seconds instead of env steps")
     p.add_argument("--title", help="figure title")
+    p.add_argument("--aggregate", choices=("mean", "iqm"), default="mean",
+                   help="mean with a t-interval (default), or IQM with a 95%% stratified-bootstrap band (rliable)")
 
 
 def _read_run(run_dir: str, metric: str, x_col: str):
@@ -67,7 +71,23 @@ def _read_run(run_dir: str, metric: str, x_col: str):
     return groups
 
 
-def plot_runs(run_dirs, metric: str = "episode_return", wall_clock: bool = False, title: str | None = None):
+def _iqm_series(series: dict):
+    """-> (x, iqm, lo, hi) at the points where every seed has a value (IQM over seeds, bootstrap CI)."""
+    import numpy as np
+
+    from jaxrl import aggregate
+
+    n = max(len(v) for v in series.values())
+    xs = np.asarray(sorted(x for x, v in series.items() if len(v) == n))
+    scores = np.asarray([series[x] for x in xs], np.float64).T[:, None, :]  # [seeds, 1 task, points]
+    if n == 1:
+        m = scores[0, 0]
+        return xs, m, m, m
+    return (xs, *aggregate.iqm_with_ci(scores))
+
+
+def plot_runs(run_dirs, metric: str = "episode_return", wall_clock: bool = False, title: str | None = None,
+              aggregate: str = "mean"):
     """Build the figure; returns it (one ``Line2D`` per run or sweep value)."""
     import matplotlib
 
@@ -83,18 +103,23 @@ def plot_runs(run_dirs, metric: str = "episode_return", wall_clock: bool = False
         if not groups:
             raise ConfigError("runs", f"{run_dir}/metrics.csv has no finite {metric} values to plot")
         for label, series in groups.items():
-            xs = np.asarray(sorted(series))
-            ys = [np.asarray(series[x]) for x in xs]
-            mean = np.asarray([y.mean() for y in ys])
-            half = np.asarray([t975(len(y) - 1) * y.std(ddof=1) / math.sqrt(len(y)) if len(y) > 1 else 0.0
-                               for y in ys])
+            if aggregate == "iqm":
+                xs, mean, lo, hi = _iqm_series(series)
+            else:
+                xs = np.asarray(sorted(series))
+                ys = [np.asarray(series[x]) for x in xs]
+                mean = np.asarray([y.mean() for y in ys])
+                half = np.asarray([t975(len(y) - 1) * y.std(ddof=1) / math.sqrt(len(y)) if len(y) > 1 else 0.0
+                                   for y in ys])
+                lo, hi = mean - half, mean + half
             text = name if not label else (f"{name}: {label}" if len(run_dirs) > 1 else label)
             (line,) = ax.plot(xs, mean, label=text)
-            if (half > 0).any():
-                ax.fill_between(xs, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
+            if (hi > lo).any():
+                ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel("wall-clock seconds" if wall_clock else "env steps (per seed)")
     ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(title or f"{metric.replace('_', ' ')}: mean and 95% CI over seeds")
+    how = "IQM and 95% bootstrap CI" if aggregate == "iqm" else "mean and 95% CI"
+    ax.set_title(title or f"{metric.replace('_', ' ')}: {how} over seeds")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
@@ -107,7 +132,7 @@ def run(args) -> int:
         raise ConfigError("output", f"{args.output}: use a .png, .pdf, .svg or .jpg file name")
     if not out.parent.is_dir():
         raise ConfigError("output", f"folder {out.parent} does not exist")
-    fig = plot_runs(args.runs, args.metric, args.wall_clock, args.title)
+    fig = plot_runs(args.runs, args.metric, args.wall_clock, args.title, args.aggregate)
     fig.savefig(out, dpi=120)
     print(f"wrote {out} ({len(fig.axes[0].get_lines())} lines)")
     return 0

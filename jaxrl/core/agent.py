@@ -58,6 +58,13 @@ class Agent(NamedTuple):
     ``hp`` is the dict of traced hyperparameters (``config.hparams()``; a sweep vmaps over it).
     A recurrent policy also gives ``act_carry(state, n) -> carry`` (the initial memory of ``n`` envs);
     its ``act`` is then ``act(state, obs, key, carry) -> (action, carry)``.
+
+    Optional, for game players (AlphaZero):
+
+    act_game(state, g, key) -> action [n]      a policy that plans with the env's rules
+                                               (:class:`jaxrl.envs.core.Game`) from games ``g [n]``;
+                                               the pgx report and ``jaxrl play`` use it
+    progress: metric names shown on the progress line (their mean over the batch at logging points)
     """
 
     config: Any
@@ -67,6 +74,8 @@ class Agent(NamedTuple):
     num_updates: int
     steps_per_update: int  # env steps per update, per seed (over all of its envs)
     act_carry: Optional[Callable] = None
+    act_game: Optional[Callable] = None
+    progress: tuple = ()
 
 
 class ContractError(TypeError):

@@ -25,6 +25,9 @@ else), plus a config that subclasses :class:`Config`. :func:`make_agent` turns i
   (:mod:`jaxrl.rng`), far cheaper on CPU than many small draws; a learner declares how many uint32
   words its ``act`` and ``learn`` need (``jaxrl.rng.uniform`` / ``key_from_words`` turn them into
   uniforms or keys);
+* **observation normalisation** (``normalize_obs``): running mean and variance of every observation
+  acted on, kept in the state (:mod:`jaxrl.core.running_stats`); the learner only ever sees
+  normalised observations (``act``, sampled batches, ``greedy``) while replay keeps the raw ones;
 * **metrics**: finished episodes, the mean of ``act``'s and ``learn``'s metrics, ``learning``
   (1 once gradient steps run) and ``beta`` (prioritized replay).
 
@@ -45,10 +48,12 @@ from jaxrl.buffers import prioritized as prioritized_buffer
 from jaxrl.buffers import uniform as uniform_buffer
 from jaxrl.config import Config as BaseConfig
 from jaxrl.config import ConfigError, field
+from jaxrl.core import exploration, running_stats
 from jaxrl.core.agent import Agent, episode_stats, reset_where, zeros_like_shape
 from jaxrl.core.optim import crossed, polyak
 
 KEY_WORDS = 2  # uint32 words of a raw threefry key (jaxrl.rng.key_from_words)
+random_actions, random_words = exploration.random_actions, exploration.random_words  # uniform warm-up actions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +77,8 @@ class Config(BaseConfig):
     beta_start: float = field(0.4, traced=True, low=0.0, high=1.0,
                               help="initial importance-sampling exponent, annealed to 1 (prioritized replay)")
     priority_eps: float = field(1e-6, traced=True, low=0.0, help="added to new priorities")
+    normalize_obs: bool = field(False, help="normalise observations by their running mean and variance (kept in "
+                                            "the state)")
 
     def check(self):
         rows = self.buffer_size // self.num_envs
@@ -154,6 +161,7 @@ class State(NamedTuple):
     key: jax.Array  # uint32[2] threefry key data of the agent's own stream (jaxrl.rng)
     steps: jax.Array  # env steps so far (all envs)
     grad_steps: jax.Array
+    obs_stats: Any = ()  # running_stats.RunningStats with normalize_obs, else ()
 
 
 def scan_or_call(f, carry, xs):
@@ -207,8 +215,11 @@ def beta_at(config: Config, steps, hp):
 def act_and_store(parts: Parts, ls, hp, carry, bits):
     """One step of all envs: act (exploration policy), step, reset per-env exploration state, store."""
     learner, E = parts.learner, parts.config.num_envs
-    explore, buffer, env_state, obs, steps = carry
-    action, explore, act_metrics = learner.act(ls, obs, explore, bits[:learner.act_words], steps, hp)
+    explore, buffer, env_state, obs, steps, stats = carry
+    if parts.config.normalize_obs:
+        stats = running_stats.update(stats, obs)
+    action, explore, act_metrics = learner.act(ls, normalized(parts, stats, obs), explore, bits[:learner.act_words],
+                                               steps, hp)
     env_state, ts = parts.env.step(env_state, learner.to_env(action), rng.key_from_words(bits[learner.act_words:]))
     explore = reset_where(ts.done, explore, learner.explore_init(E))
     row = {"obs": obs, "action": action, "reward": ts.reward, "terminated": ts.terminated, "truncated": ts.truncated}
@@ -220,11 +231,17 @@ def act_and_store(parts: Parts, ls, hp, carry, bits):
     else:
         buffer = parts.buf.add(buffer, dict(row, mask=valid))
     episodes = {k: v.sum() for k, v in episode_stats(ts).items()}
-    return (explore, buffer, env_state, ts.obs, steps + E), (episodes, act_metrics)
+    return (explore, buffer, env_state, ts.obs, steps + E, stats), (episodes, act_metrics)
 
 
-def sample(parts: Parts, buffer, bits, steps, hp):
-    """A :class:`Batch` of n-step transitions and its replay indices (for new priorities)."""
+def normalized(parts: Parts, stats, obs):
+    """``obs`` as the learner sees it: normalised with ``normalize_obs``, else as it is."""
+    return running_stats.normalize(stats, obs) if parts.config.normalize_obs else obs
+
+
+def sample(parts: Parts, buffer, bits, steps, hp, stats=()):
+    """A :class:`Batch` of n-step transitions and its replay indices (for new priorities); observations
+    normalised with ``stats`` under ``normalize_obs``."""
     config, buf, B, n = parts.config, parts.buf, parts.config.batch_size, parts.config.n_step
     if config.prioritized:
         idx = buf.sample(buffer, bits, B, beta_at(config, steps, hp))
@@ -239,16 +256,17 @@ def sample(parts: Parts, buffer, bits, steps, hp):
     else:
         next_obs = uniform_buffer.gather(buffer, idx.t, idx.env, last, ("next_obs",))["next_obs"]
     weight = idx.weight if config.prioritized else first["mask"].astype(jnp.float32)
-    return idx, Batch(first["obs"], first["action"], ret, disc, next_obs, weight)
+    return idx, Batch(normalized(parts, stats, first["obs"]), first["action"], ret, disc,
+                      normalized(parts, stats, next_obs), weight)
 
 
-def learn(parts: Parts, carry, target, steps, bits, hp):
+def learn(parts: Parts, carry, target, steps, bits, hp, stats):
     """``gradient_steps`` steps of ``learner.learn`` on sampled batches; metrics averaged over them."""
     B = parts.config.batch_size
 
     def grad_step(c, x):
         ls, buffer = c
-        idx, batch = sample(parts, buffer, x[:B], steps, hp)
+        idx, batch = sample(parts, buffer, x[:B], steps, hp, stats)
         ls, metrics, priority = parts.learner.learn(ls, target, batch, x[B:], hp)
         if parts.config.prioritized:
             buffer = parts.buf.update_priorities(buffer, idx, priority + hp["priority_eps"], hp["alpha"])
@@ -265,8 +283,9 @@ def init(parts: Parts, key, hp) -> State:
     target = learner.target_of(ls) if learner.target_of is not None else ()
     env_state, ts = parts.env.reset(k_env)
     z = jnp.zeros((), jnp.int32)
+    stats = running_stats.init(parts.env.spec.obs_shape) if parts.config.normalize_obs else ()
     return State(ls, target, learner.explore_init(E), parts.buf.init(zeros_like_shape(parts.row_spec)), env_state,
-                 ts.obs, jax.random.bits(k_state, (KEY_WORDS,), jnp.uint32), z, z)
+                 ts.obs, jax.random.bits(k_state, (KEY_WORDS,), jnp.uint32), z, z, stats)
 
 
 def update(parts: Parts, state: State, hp):
@@ -278,14 +297,14 @@ def update(parts: Parts, state: State, hp):
     bits = rng.threefry_bits(state.key, KEY_WORDS + T * env_words + G * grad_words)
     env_bits = bits[KEY_WORDS:KEY_WORDS + T * env_words].reshape(T, env_words)
     grad_bits = bits[KEY_WORDS + T * env_words:].reshape(G, grad_words)
-    carry = (state.explore, state.buffer, state.env_state, state.obs, state.steps)
+    carry = (state.explore, state.buffer, state.env_state, state.obs, state.steps, state.obs_stats)
     carry, (ep, act_metrics) = scan_or_call(lambda c, x: act_and_store(parts, state.learner, hp, c, x), carry,
                                             env_bits)
-    explore, buffer, env_state, obs, steps = carry
+    explore, buffer, env_state, obs, steps, obs_stats = carry
     _, ready = uniform_buffer.sampleable_rows(buffer, parts.buf.rows, parts.buf.lag)
     learning = (steps >= config.learning_starts) & (ready > 0)
     target = state.target if learner.target_of is not None else None
-    run = lambda c: learn(parts, c, target, steps, grad_bits, hp)  # noqa: E731
+    run = lambda c: learn(parts, c, target, steps, grad_bits, hp, obs_stats)  # noqa: E731
     skip = zeros_like_shape(jax.eval_shape(run, (state.learner, buffer))[1])
     (ls, buffer), stats = jax.lax.cond(learning, run, lambda c: (c, skip), (state.learner, buffer))
     new_target = state.target
@@ -299,7 +318,8 @@ def update(parts: Parts, state: State, hp):
     if config.prioritized:
         metrics["beta"] = beta_at(config, steps, hp)
     grad_steps = state.grad_steps + jnp.where(learning, G, 0)
-    return State(ls, new_target, explore, buffer, env_state, obs, bits[:KEY_WORDS], steps, grad_steps), metrics
+    return State(ls, new_target, explore, buffer, env_state, obs, bits[:KEY_WORDS], steps, grad_steps,
+                 obs_stats), metrics
 
 
 def make_agent(config: Config, env, learner: Learner) -> Agent:
@@ -309,32 +329,16 @@ def make_agent(config: Config, env, learner: Learner) -> Agent:
     if spec.num_envs != config.num_envs:
         raise ConfigError("num_envs", f"config has {config.num_envs} but the env was made with {spec.num_envs}")
     next_step = _resets_next_step(env)
+    if config.normalize_obs and not jnp.issubdtype(spec.obs_dtype, jnp.floating):
+        raise ConfigError("normalize_obs", f"{spec.env_id} has {spec.obs_dtype} observations; normalisation is "
+                                           f"for real-valued ones: drop --normalize-obs")
     make_buffer = prioritized_buffer.make if config.prioritized else uniform_buffer.make
     buf = make_buffer(config.buffer_size, config.num_envs, config.n_step)  # sampleable once its window is written
     parts = Parts(config, env, learner, buf, replay_row_spec(spec, not next_step, not config.prioritized), next_step)
 
     def act(state: State, obs, key=None):
-        return learner.greedy(state.learner, obs)
+        return learner.greedy(state.learner, normalized(parts, state.obs_stats, obs))
 
     return Agent(config, lambda key, hp: init(parts, key, hp), lambda state, hp: update(parts, state, hp), act,
                  config.num_updates, config.steps_per_update)
 
-
-def random_actions(spec, bits):
-    """Uniformly random actions for ``spec.num_envs`` envs from uint32 ``bits``.
-
-    Discrete: ``[E]`` int32 from ``E`` words. Continuous: ``[E, *shape]`` in the action box from
-    ``E * prod(shape)`` words.
-    """
-    E = spec.num_envs
-    if spec.discrete:
-        return (bits[:E] % spec.action_space.n).astype(jnp.int32)
-    shape = (E,) + tuple(spec.action_space.shape)
-    u = rng.uniform(bits[:E * spec.action_space.dim]).reshape(shape)
-    low, high = jnp.asarray(spec.action_space.low), jnp.asarray(spec.action_space.high)
-    return low + u * (high - low)
-
-
-def random_words(spec) -> int:
-    """uint32 words :func:`random_actions` needs."""
-    return spec.num_envs if spec.discrete else spec.num_envs * spec.action_space.dim

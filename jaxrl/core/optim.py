@@ -26,27 +26,34 @@ def schedule(lr, total_steps: int, anneal: bool) -> Callable:
 
 
 def optimizer(lr, *, total_steps: int = 1, anneal: bool = False, max_grad_norm=None, kind: str = "adam",
-              eps=1e-8, rmsprop_decay: float = 0.99, momentum=None, flat: bool = True) -> optax.GradientTransformation:
+              eps=1e-8, rmsprop_decay: float = 0.99, momentum=None, flat: bool = True,
+              weight_decay=None) -> optax.GradientTransformation:
     """The optimizer of one network (or of several that share it).
 
     Args:
       lr: learning rate (may be traced).
       total_steps, anneal: linear annealing of ``lr`` to 0 over ``total_steps`` optimizer steps.
       max_grad_norm: clip the global gradient norm (may be traced; ``None`` or ``<= 0``: no clip).
-      kind: ``"adam"``, ``"rmsprop"`` (RMSprop as in A2C: decay 0.99, ``eps`` inside the root) or
+      kind: ``"adam"``, ``"radam"`` (PQN), ``"rmsprop"`` (RMSprop as in A2C: decay 0.99, ``eps`` inside the root) or
         ``"sgd"`` (with heavy-ball ``momentum``, may be traced; K-FAC steps in ACKTR).
       eps: Adam / RMSprop epsilon (may be traced).
       flat: run the whole chain on one flattened vector (``optax.flatten``).
+      weight_decay: add ``weight_decay * params`` to the gradient before Adam / RMSprop (L2
+        regularisation, ``optax.add_decayed_weights``; may be traced; ``None``: none).
     """
     sched = schedule(lr, total_steps, anneal)
     if kind == "adam":
         opt = optax.adam(sched, eps=eps)
+    elif kind == "radam":
+        opt = optax.radam(sched, eps=eps)
     elif kind == "rmsprop":
         opt = optax.rmsprop(sched, decay=rmsprop_decay, eps=eps)
     elif kind == "sgd":
         opt = optax.sgd(sched, momentum=momentum)
     else:
         raise ValueError(f"unknown optimizer kind {kind!r}")
+    if weight_decay is not None:
+        opt = optax.chain(optax.add_decayed_weights(weight_decay), opt)
     if max_grad_norm is not None:
         limit = jnp.where(jnp.asarray(max_grad_norm) > 0, max_grad_norm, jnp.inf)
         opt = optax.chain(optax.clip_by_global_norm(limit), opt)

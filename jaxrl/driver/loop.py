@@ -73,7 +73,7 @@ class Run:
         self.history, self.evals = [], {}
         self.done, self.session_start, self.wall_offset = 0, 0, 0.0
         self.last_saved, self.ret_recent, self.rate = None, None, None
-        self.csv, self.tb, self.stop_eval = None, None, None
+        self.csv, self.tb, self.stop_eval, self.note = None, None, None, ""
 
     def message(self, text: str) -> None:
         """A line on stderr before the progress line exists (an algorithm's ``prepare`` stages)."""
@@ -139,13 +139,14 @@ class Run:
             ret = ret[np.isfinite(ret)]
             self.ret_recent = float(ret.mean()) if ret.size else self.ret_recent
             evals = results.eval_mean(self.evals.get(end)) if ev is not None else None
+            self.note = progress_note(m, self.p.agent.progress)
             if self.csv is not None:
                 self.csv.write(end, end * self.sched.spu, now, m, evals)
             if self.tb is not None:
                 self.tb.write(end * self.sched.spu, m, self.sps(), evals)
         elif "episodes" in acc.sums and acc.sums["episodes"].sum() > 0:  # the logging interval so far
             self.ret_recent = float(acc.sums["episode_return_sum"].sum() / acc.sums["episodes"].sum())
-        self.prog.update(end * self.sched.spu * self.spec.batch, self.sps(), self.ret_recent)
+        self.prog.update(end * self.sched.spu * self.spec.batch, self.sps(), self.ret_recent, note=self.note)
 
     def save(self, state, acc, end: int) -> None:
         from jaxrl import checkpoint
@@ -199,6 +200,16 @@ class Run:
             if pending is not None:
                 self.process(pending)
         return state, acc, reason
+
+
+def progress_note(m: dict, names) -> str:
+    """The agent's progress metrics (``Agent.progress``), mean over the batch: ``games 1,234 | arena_score 0.62``."""
+    parts = []
+    for k in names:
+        if k in m:
+            v = float(np.mean(m[k]))
+            parts.append(f"{k} {v:,.0f}" if abs(v) >= 1000 else f"{k} {v:.3g}")
+    return " | ".join(parts)
 
 
 def train_run(spec: RunSpec, progress: bool = True, stop_after: Optional[int] = None) -> dict:

@@ -3,14 +3,15 @@
     env = jaxrl.envs.make("gymnax:CartPole-v1", num_envs=8)
     env = jaxrl.envs.make("envpool:Pong-v5", num_envs=8, num_seeds=4, episodic_life=True)
     env = jaxrl.envs.make("path/to/my_env.py:MyEnv", num_envs=8)       # jaxrl.envs.custom
+    env = jaxrl.envs.make("pgx:connect_four", num_envs=8)              # env.game: the rules, for planning
 
-Backends (gymnax, envpool, custom) are entries of :mod:`jaxrl.envs.registry`, imported on first
+Backends (gymnax, envpool, pgx, custom) are entries of :mod:`jaxrl.envs.registry`, imported on first
 use: ``import jaxrl.envs`` imports neither gymnax nor envpool.
 """
 from __future__ import annotations
 
 from jaxrl.config import ConfigError
-from jaxrl.envs.core import Box, Discrete, Env, EnvSpec, EpisodeStats, TimeStep, require_discrete
+from jaxrl.envs.core import Box, Discrete, Env, EnvSpec, EpisodeStats, Game, TimeStep, require_discrete
 from jaxrl.envs.registry import Backend, backend, backend_of, known_ids, register_backend, resolve
 
 
@@ -34,13 +35,17 @@ def make(env_id: str, num_envs: int = 1, num_seeds: int = 1, **options) -> Env:
 
     ``num_seeds`` matters only for envpool: the pool holds ``num_envs * num_seeds`` envs so that
     ``jax.vmap`` over ``num_seeds`` agents steps it once per step (see :mod:`jaxrl.envs.envpool_env`).
-    Extra ``options`` go to the backend (``gymnax.make``, ``envpool.make``, a user env's constructor).
+    Extra ``options`` go to the backend (``gymnax.make``, ``envpool.make``, a user env's constructor),
+    except the wrapper options of :mod:`jaxrl.envs.wrappers` (``mask=velocity``), which apply to any backend.
     """
     if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
         raise ConfigError("num_envs", f"must be a positive integer; got {num_envs!r}")
+    from jaxrl.envs.wrappers import split_options
+
     b, name = resolve(env_id)
-    return b.make(name, num_envs, num_seeds=num_seeds, **options)
+    options, wrap = split_options(name, options)
+    return wrap(b.make(name, num_envs, num_seeds=num_seeds, **options))
 
 
-__all__ = ["make", "parse_id", "known_ids", "Env", "EnvSpec", "TimeStep", "EpisodeStats", "Discrete", "Box",
+__all__ = ["make", "parse_id", "known_ids", "Env", "EnvSpec", "TimeStep", "EpisodeStats", "Game", "Discrete", "Box",
            "require_discrete", "register_backend", "backend", "backend_of", "resolve", "canonical_id", "Backend"]

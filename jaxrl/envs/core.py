@@ -65,6 +65,9 @@ class TimeStep(NamedTuple):
     info:       dict of backend extras, fixed per env (``{}`` for gymnax). envpool Atari adds
                 ``train_episode_return`` / ``train_episode_done``: the clipped, per-life return
                 the agent trains on, while ``episode_return`` is the unclipped full-game return.
+                Turn-based games (pgx) add ``legal_action_mask`` (bool ``[num_envs, num_actions]``)
+                and ``current_player`` (int32 ``[num_envs]``), both of ``obs``; their ``reward`` is
+                that of the player who made the move.
     """
 
     obs: Any
@@ -105,16 +108,49 @@ class EpisodeStats(NamedTuple):
         return EpisodeStats(jnp.where(done, 0.0, r), jnp.where(done, 0, n), last_r, last_n)
 
 
+class Game(NamedTuple):
+    """The rules of a deterministic, perfect-information, turn-based game, for agents that plan with
+    them or play matches (AlphaZero's search, ``jaxrl play``). Pure functions of **one** game ``g`` (a
+    pytree); ``jax.vmap`` them for a batch of any size.
+
+    init(key) -> g                  a new game (who moves first may depend on ``key``)
+    step(g, action) -> g            the move; a finished game stays as it is, with zero rewards
+    observe(g) -> obs               what the player to move sees (the env's ``TimeStep.obs``)
+    legal(g) -> bool [num_actions]  the legal moves of the player to move
+    player(g) -> int32              the player to move, ``0 .. num_players - 1``
+    rewards(g) -> float32 [num_players]  each player's reward for the move that led to ``g``
+    terminal(g) -> bool             the game is over
+    num_players: int
+    stones: bool                    observations are ``[H, W, C]`` planes whose first two are the
+                                    stones of the player to move and of the other (``jaxrl play``
+                                    draws these boards)
+    """
+
+    init: Callable
+    step: Callable
+    observe: Callable
+    legal: Callable
+    player: Callable
+    rewards: Callable
+    terminal: Callable
+    num_players: int = 2
+    stones: bool = False
+
+
 class Env(NamedTuple):
     """A batched functional environment: ``spec`` plus pure ``reset`` and ``step``.
 
     reset(key) -> (env_state, TimeStep)
     step(env_state, action[num_envs, ...], key) -> (env_state, TimeStep)
+
+    ``game``: the rules as a :class:`Game`, for deterministic two-player board games whose backend
+    exposes them (pgx); None otherwise.
     """
 
     spec: EnvSpec
     reset: Callable
     step: Callable
+    game: Optional[Game] = None
 
 
 class UnsupportedEnvError(ValueError):

@@ -77,6 +77,8 @@ class Backend:
 _REGISTRY: dict[str, Union[Backend, str]] = {
     "gymnax": "jaxrl.envs.gymnax_env",
     "envpool": "jaxrl.envs.envpool_env",
+    "brax": "jaxrl.envs.brax_env",  # optional: pip install 'jaxrl[brax]'
+    "pgx": "jaxrl.envs.pgx_env",  # board games (connect four, go, chess ...)
     "custom": "jaxrl.envs.custom",  # a user's own env; also reached without the prefix
     "trading": "jaxrl.envs.trading",  # one stock, Lapan ch. 8
 }

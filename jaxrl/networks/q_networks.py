@@ -79,6 +79,8 @@ class QNetwork(nn.Module):
     num_atoms: int = 1
     noisy: bool = False
     obs_ndim: int = 1  # len(obs_shape): the MLP torso flattens that many trailing axes
+    sigma0: float = 0.5  # noisy layers' initial sigma * sqrt(fan_in)
+    noisy_hidden: bool = False  # the last hidden MLP layer is noisy too (Rainbow's noisy 512-unit layer)
 
     @nn.compact
     def __call__(self, obs):
@@ -86,9 +88,12 @@ class QNetwork(nn.Module):
             x = NatureCNN()(obs)
         else:
             x = Conv1D()(obs) if self.torso == "conv1d" else flatten_obs(obs, self.obs_ndim)
-            for h in self.hidden:
-                x = nn.relu(nn.Dense(h, kernel_init=orthogonal(2 ** 0.5))(x))
-        dense = (lambda n: NoisyDense(n)) if self.noisy else (lambda n: nn.Dense(n))
+            for i, h in enumerate(self.hidden):
+                if self.noisy and self.noisy_hidden and i == len(self.hidden) - 1:
+                    x = nn.relu(NoisyDense(h, self.sigma0)(x))
+                else:
+                    x = nn.relu(nn.Dense(h, kernel_init=orthogonal(2 ** 0.5))(x))
+        dense = (lambda n: NoisyDense(n, self.sigma0)) if self.noisy else (lambda n: nn.Dense(n))
         k, a = self.num_atoms, self.action_dim
         adv = dense(a * k)(x).reshape(x.shape[:-1] + (a, k))
         if self.dueling:

@@ -1,0 +1,84 @@
+"""AlphaZero self-play throughput: moves per second of ``jaxrl train alphazero``'s update, 1 seed.
+
+    .venv/bin/python benchmarks/alphazero_throughput.py                 # connect four, 32 and 128 simulations
+    .venv/bin/python benchmarks/alphazero_throughput.py --updates 4 --sims 32
+
+Each row is one compiled program (compile excluded, run ``--repeats`` times, best kept): a ``lax.scan`` of
+``--updates`` AlphaZero updates (``jaxrl.agents.alphazero``, defaults: 64 games in lockstep, 8 moves each
+per update, a 2-block 32-channel tower, 4 SGD steps of 256 per update; the arena off so that every row
+times self-play and training only) on one seed. ``moves_per_s`` counts self-play moves (the ``env_steps``
+of the driver); ``search_only`` rows time the searches alone (one search of every game per move, no
+training, no replay), for a comparison with pgx's own AlphaZero example, whose self-play is that.
+
+Writes ``benchmarks/results/alphazero_throughput.json``. The machine's load changes the figures: compare
+rows of one run, not runs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from _common import compile_timed, print_table, timed_run, write_results  # noqa: E402
+from jaxrl import envs  # noqa: E402
+from jaxrl.agents import alphazero  # noqa: E402
+from jaxrl.core import games as G  # noqa: E402
+
+
+def rows_for(env_id: str, sims: int, updates: int, repeats: int) -> list[dict]:
+    cfg = alphazero.Config.from_dict(dict(num_simulations=sims, arena_every=0))
+    env = envs.make(env_id, num_envs=cfg.num_envs)
+    agent = alphazero.make_agent(cfg, env)
+    hp = cfg.hparams()
+    state = jax.jit(agent.init)(jax.random.PRNGKey(0), hp)
+
+    def train(s):
+        return jax.lax.scan(lambda c, _: (agent.update(c, hp)[0], None), s, None, length=updates)[0]
+
+    compiled, compile_s = compile_timed(jax.jit(train), state)
+    moves = updates * cfg.num_envs * cfg.moves_per_update
+    best = min(timed_run(compiled, state)[0] for _ in range(repeats))
+    out = [dict(what="update", env=env_id, sims=sims, moves_per_s=moves / best, compile_s=compile_s)]
+
+    net = alphazero.PolicyValueNet(env.spec.action_space.n, cfg.channels, cfg.blocks)
+    g0 = jax.vmap(env.game.init)(jax.random.split(jax.random.PRNGKey(1), cfg.num_envs))
+
+    def search_only(params, g, key):
+        def move(c, k):
+            g = c
+            a = G.greedy_action(G.search(env.game, net.apply, params, g, k, sims, hp=hp), False)
+            g = jax.vmap(env.game.step)(g, a)
+            fresh = jax.vmap(env.game.init)(jax.random.split(k, cfg.num_envs))
+            done = jax.vmap(env.game.terminal)(g)
+            pick = lambda x, y: jnp.where(done.reshape((-1,) + (1,) * (x.ndim - 1)), x, y)
+            return jax.tree_util.tree_map(pick, fresh, g), None
+
+        n = updates * cfg.moves_per_update
+        return jax.lax.scan(move, g, jax.random.split(key, n))[0]
+
+    compiled, compile_s = compile_timed(jax.jit(search_only), state.best, g0, jax.random.PRNGKey(2))
+    best = min(timed_run(compiled, state.best, g0, jax.random.PRNGKey(2))[0] for _ in range(repeats))
+    out.append(dict(what="search_only", env=env_id, sims=sims, moves_per_s=moves / best, compile_s=compile_s))
+    return out
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--env", default="pgx:connect_four")
+    p.add_argument("--sims", type=int, nargs="+", default=[32, 128])
+    p.add_argument("--updates", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=2)
+    args = p.parse_args(argv)
+    rows = [r for sims in args.sims for r in rows_for(args.env, sims, args.updates, args.repeats)]
+    print_table(rows, ["what", "env", "sims", "moves_per_s", "compile_s"])
+    write_results("alphazero_throughput", rows, {"load_average": os.getloadavg(), "updates": args.updates})
+
+
+if __name__ == "__main__":
+    main()
