@@ -219,6 +219,8 @@ TINY = {
     "seq2seq": dict(total_steps=16, num_envs=4, hidden=8, embed_dim=4),
     "ppo": dict(total_steps=128, num_envs=2, num_steps=32, num_epochs=1, num_minibatches=1, hidden=8, layers=1),
     "a2c": dict(total_steps=64, num_envs=2, num_steps=8, hidden=8, layers=1),
+    "i2a": dict(total_steps=16, num_envs=2, num_steps=4, env_model="random", rollout_steps=1, hidden=8, channels=2,
+                encoder_hidden=4, rollout_hidden=4, model_channels=2),
     "trpo": dict(total_steps=128, num_envs=2, num_steps=32, vf_epochs=1, vf_minibatches=1, cg_iters=2, hidden=8,
                  layers=1),
     "acktr": dict(total_steps=64, num_envs=2, num_steps=8, inverse_every=2, hidden=8, layers=1),

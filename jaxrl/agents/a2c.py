@@ -31,6 +31,7 @@ from jaxrl.core.agent import Agent, explained_variance
 from jaxrl.core.optim import gradient_step, optimizer, schedule
 from jaxrl.networks import MLP, ActorCritic, orthogonal
 from jaxrl.networks.distributions import head_for
+from jaxrl.networks.torsos import flatten_obs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,10 +71,11 @@ class SharedActorCritic(nn.Module):
     continuous: bool = False
     hidden: Sequence[int] = (64, 64)
     activation: str = "tanh"
+    obs_ndim: int = 1
 
     @nn.compact
     def __call__(self, obs):
-        x = obs.reshape(obs.shape[: obs.ndim - 1] + (-1,)) if obs.ndim >= 1 else obs
+        x = flatten_obs(obs, self.obs_ndim)
         h = MLP(self.hidden, self.activation)(x.astype(jnp.float32))
         pi = nn.Dense(self.action_dim, kernel_init=orthogonal(0.01))(h)
         v = nn.Dense(1, kernel_init=orthogonal(1.0))(h)[..., 0]
@@ -101,15 +103,14 @@ def a2c_loss(params, batch, hp, apply: Callable, head):
     return total, {"loss": total, "policy_loss": pg, "value_loss": v_loss, "entropy": ent}
 
 
-def make_agent(config: Config, env) -> Agent:
-    config.validate()
-    spec = env.spec
+def network(config: Config, spec):
+    """``(net, apply, policy, head)`` of A2C's actor-critic for an env spec; ``apply(params, obs) -> (dist, V)``
+    and ``policy`` is the :class:`jaxrl.core.onpolicy.Policy` a rollout acts with (I2A collects with it)."""
     continuous = not spec.discrete
     head = head_for(spec.action_space)
     net_cls = SharedActorCritic if config.torso == "shared" else ActorCritic
-    net = net_cls(head.action_dim, continuous, (config.hidden,) * config.layers, config.activation)
-    batch = config.num_envs * config.num_steps
-    num_updates = config.total_steps // batch
+    net = net_cls(head.action_dim, continuous, (config.hidden,) * config.layers, config.activation,
+                  obs_ndim=len(spec.obs_shape))  # image observations (MinAtar) are flattened
 
     def apply(params, obs):
         pi, v, log_std = net.apply(params, obs)
@@ -117,6 +118,15 @@ def make_agent(config: Config, env) -> Agent:
 
     policy = onpolicy.Policy(lambda p, obs, memory, noise: (*apply(p, obs), memory), head,
                              lambda p, obs, memory=(): apply(p, obs)[1])
+    return net, apply, policy, head
+
+
+def make_agent(config: Config, env) -> Agent:
+    config.validate()
+    spec = env.spec
+    net, apply, policy, head = network(config, spec)
+    batch = config.num_envs * config.num_steps
+    num_updates = config.total_steps // batch
 
     def tx(hp):
         return optimizer(hp["lr"], total_steps=num_updates, anneal=config.anneal_lr, max_grad_norm=hp["max_grad_norm"],

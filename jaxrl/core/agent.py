@@ -37,6 +37,8 @@ REQUIRED = {
 OPTIONAL = {
     "DEFAULT_ENV": "the env id used when --env is not given (str; default gymnax:CartPole-v1)",
     "PRESETS": "extra `jaxrl train` names: {name: {field: value}} overrides of Config",
+    "prepare": "prepare(spec, log) -> (spec, summary extras): stages run by jaxrl train before the agent's "
+               "program (e.g. pretraining a model into the results folder); the returned spec is trained and saved",
 }
 DEFAULT_ENV = "gymnax:CartPole-v1"
 ENV_FIELDS = ("env_state", "obs", "memory")  # state fields that belong to the environment (and its episodes)

@@ -20,6 +20,7 @@ Exit statuses of ``jaxrl train``: 0 finished (or stopped by ``--max-minutes``, r
 """
 from __future__ import annotations
 
+import sys
 import time
 from typing import Optional
 
@@ -65,13 +66,19 @@ class Run:
 
     def __init__(self, spec: RunSpec, progress: bool, stop_after: Optional[int]):
         self.spec, self.show_progress, self.stop_after = spec, progress, stop_after
-        self.p: Programs = build(spec)
+        self.p: Programs = build(spec, self.message)
+        self.spec = spec = self.p.spec
         self.sched = Schedule(spec, self.p.agent.num_updates, self.p.agent.steps_per_update)
         self.rows_meta = spec.rows_meta()
         self.history, self.evals = [], {}
         self.done, self.session_start, self.wall_offset = 0, 0, 0.0
         self.last_saved, self.ret_recent, self.rate = None, None, None
         self.csv, self.tb, self.stop_eval, self.note = None, None, None, ""
+
+    def message(self, text: str) -> None:
+        """A line on stderr before the progress line exists (an algorithm's ``prepare`` stages)."""
+        if self.show_progress:
+            print(text, file=sys.stderr, flush=True)
 
     # ----------------------------------------------------------------------------- files
     def open_results(self) -> None:
@@ -286,6 +293,7 @@ def finish(run: Run, state, acc, reason: Optional[str]) -> dict:
         summary["eval_episodes"] = int(last_eval.shape[-1])
     if spec.resume:
         summary["resumed_from_update"] = run.session_start
+    summary.update(p.summary_extra)
     if p.eval_c is not None:  # the env backend's own evaluation (Backend.report), under its name
         from jaxrl.evaluation import backend_report
 

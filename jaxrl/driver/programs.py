@@ -35,6 +35,8 @@ class Programs:
     devices_used: int
     environment: dict  # facts for config.json
     init_leaves: Optional[tuple] = None  # ({key path: array [B, ...]}, checkpoint) for --init-from
+    spec: Any = None  # the spec trained: the one given, or what the algorithm's ``prepare`` made of it
+    summary_extra: dict = dataclasses.field(default_factory=dict)  # ``prepare``'s keys for summary.json
 
     def compile_note(self) -> str:
         cache = f", {self.cache_note}" if self.cache_note else ""
@@ -70,7 +72,7 @@ def make_evaluate_program(spec, agent, batch: int):
     return jax.jit(parallel.vmap(eval_one, in_axes=(0, 0, None)))
 
 
-def build(spec) -> Programs:
+def build(spec, log=None) -> Programs:
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -83,6 +85,9 @@ def build(spec) -> Programs:
     module, _ = agents.get(spec.algo)
     validate(spec)
     check_folder(spec)
+    extra = {}
+    if hasattr(module, "prepare"):  # stages before the agent's program (I2A's env model); may write into out
+        spec, extra = module.prepare(spec, log)
     run_dir = Path(spec.out) if spec.out else None
     out = run_dir if parallel.is_main_process() else None
     batch = spec.batch
@@ -125,7 +130,7 @@ def build(spec) -> Programs:
     environment = {"argv": sys.argv, "jax_version": jax.__version__, "backend": jax.default_backend(),
                    "devices": [str(d) for d in jax.devices()], "devices_used": placement.num_devices}
     return Programs(agent, env, keys, hp, acc0, init_c, chunk_c, eval_c, paths, seconds, hits.describe(), run_dir,
-                    out, backend.restorable, placement.num_devices, environment, init_leaves)
+                    out, backend.restorable, placement.num_devices, environment, init_leaves, spec, extra)
 
 
 def _evaluates(spec, agent) -> bool:
