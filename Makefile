@@ -1,5 +1,6 @@
 # make demo   set up .venv (once) and train PPO on CartPole-v1, 8 seeds in one compiled program
 # make test   set up .venv (once) and run the test suite (what CI runs)
+# make test-slow  the long learning tests (@pytest.mark.slow) that `make test` leaves out
 # make bench  throughput benchmarks (tables + JSON under benchmarks/results/)
 # make test-newest  set up .venv-py312 (once: Python 3.12, the newest JAX, constraints-py312.txt) and run
 #                   the subset of the suite listed in tests/newest.txt (CI runs it after `make test`);
@@ -14,8 +15,11 @@ PYTHON312 ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.1
 VENV312 ?= .venv-py312
 STAMP312 := $(VENV312)/.jaxrl-installed
 PYTEST_ARGS := -q -n 2 --timeout 600 -p no:cacheprovider
+# learning runs over about a minute on 2 CPU cores carry @pytest.mark.slow: `make test` (CI) leaves them
+# out, `make test-slow` runs only them
+FAST := -m "not slow"
 
-.PHONY: demo test test-newest bench clean-venv
+.PHONY: demo test test-slow test-newest bench clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +32,10 @@ demo: $(STAMP)
 	  --out runs/demo-$$(date +%Y%m%d-%H%M%S)
 
 test: $(STAMP)
-	JAX_PLATFORMS=cpu $(BIN)/python -m pytest $(PYTEST_ARGS) --durations=15
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest $(PYTEST_ARGS) $(FAST) --durations=15
+
+test-slow: $(STAMP)
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -q -n 2 --timeout 3600 -p no:cacheprovider -m slow --durations=0
 
 $(STAMP312): pyproject.toml constraints-py312.txt
 	@test -n "$(PYTHON312)" || { echo "make test-newest needs Python 3.12: set PYTHON312=/path/to/python3.12"; exit 2; }
@@ -39,7 +46,7 @@ $(STAMP312): pyproject.toml constraints-py312.txt
 	touch $(STAMP312)
 
 test-newest: $(STAMP312)
-	PYTHONPATH=$(CURDIR) JAX_PLATFORMS=cpu $(VENV312)/bin/python -m pytest $(PYTEST_ARGS) --durations=10 \
+	PYTHONPATH=$(CURDIR) JAX_PLATFORMS=cpu $(VENV312)/bin/python -m pytest $(PYTEST_ARGS) $(FAST) --durations=10 \
 	  $$(sed 's/#.*//' tests/newest.txt)
 
 bench: $(STAMP)

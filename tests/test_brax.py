@@ -51,6 +51,7 @@ def test_brax_env_truncates_and_resets_each_env():
     assert np.allclose(obs[2], final[2])
 
 
+@pytest.mark.slow
 def test_sac_trains_on_brax_through_jaxrl_train(tmp_path):
     pytest.importorskip("brax", reason="the brax extra is not installed (pip install 'jaxrl[brax]')")
     out = tmp_path / "brax"

@@ -30,6 +30,7 @@ LEARNING = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo, flags, median, minimum", LEARNING, ids=[c[0] for c in LEARNING])
 def test_learns_pendulum_through_jaxrl_train(tmp_path, algo, flags, median, minimum):
     out = tmp_path / algo

@@ -1,5 +1,6 @@
 """I2A (jaxrl/agents/i2a.py) and its environment model and imagination (jaxrl/networks/env_model.py,
 jaxrl/networks/imagination.py)."""
+import pytest
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -171,6 +172,7 @@ TINY_FLAGS = ["--num-envs", "4", "--num-steps", "4", "--total-steps", "32", "--r
               "--eval-episodes", "1"]
 
 
+@pytest.mark.slow
 def test_train_runs_every_stage_then_reuses_the_model(tmp_path):
     """``jaxrl train i2a`` with no model runs the A2C baseline, collection and env-model stages (messages
     on stderr), saves ``env_model/`` and puts its held-out metrics in summary.json; ``--env-model RUN``
@@ -202,6 +204,7 @@ def test_train_runs_every_stage_then_reuses_the_model(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_short_i2a_run_improves_on_breakout_minatar(tmp_path):
     """``jaxrl train i2a`` on Breakout-MinAtar, 3 vmapped seeds, 40k steps each, small networks and an
     untrained env model (the I2A program without the stages, which the test above covers): each seed's

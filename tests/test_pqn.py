@@ -64,6 +64,7 @@ def test_pqn_needs_discrete_actions_and_whole_minibatches():
 
 
 
+@pytest.mark.slow
 def test_pqn_runs_on_envpool_pong_in_one_program():
     """Atari frames through the Nature CNN, 2 seeds of an envpool pool vmapped in one program."""
     cfg = pqn.Config(num_envs=2, num_steps=8, num_minibatches=2, num_epochs=1, hidden=16, layers=1, total_steps=48)
@@ -89,6 +90,7 @@ def _final_returns(cfg, env_id, seeds=4, **env_options):
 CARTPOLE = dict(total_steps=250_000, hidden=64, lr=1e-3, anneal_lr=True, eps_end=0.01, eps_decay=0.1)
 
 
+@pytest.mark.slow
 def test_pqn_solves_cartpole():
     final = _final_returns(pqn.Config(**CARTPOLE), "gymnax:CartPole-v1")
     assert np.median(final) >= 475 and final.min() >= 350, final
@@ -136,6 +138,7 @@ def test_a_stopped_pqn_run_resumes_bit_exact(tmp_path):
 BREAKOUT = dict(total_steps=100_000, num_envs=64, num_steps=32, hidden=128, eps_end=0.05, eps_decay=0.2)
 
 
+@pytest.mark.slow
 def test_pqn_learns_breakout_minatar():
     final = _final_returns(pqn.Config(**BREAKOUT), "gymnax:Breakout-MinAtar")
     assert np.median(final) >= 4 and final.min() >= 3, final

@@ -155,6 +155,7 @@ def test_recurrent_minibatches_must_split_the_envs():
 MASKED_CARTPOLE = dict(num_envs=16, num_steps=32, num_minibatches=4, lr=3e-3, total_steps=150_000)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("memory", ["gru", "none"])
 def test_memory_solves_velocity_masked_cartpole_and_feed_forward_cannot(memory):
     cfg = ppo.Config(memory=memory, **MASKED_CARTPOLE)
@@ -186,6 +187,7 @@ def test_jaxrl_train_and_eval_with_memory_seeds_and_a_sweep(tmp_path):
     assert "3 greedy episodes per seed" in p.stdout and "(12 episodes;" in p.stdout, p.stdout
 
 
+@pytest.mark.slow
 def test_memory_solves_bsuite_memory_chain_and_feed_forward_is_at_chance():
     """gymnax:MemoryChain-bsuite: the reward (+1 / -1) depends on a context shown only at the first step.
     Budget 50k env steps per seed, 16 envs x 32 steps, lr 3e-3. Measured (2026-12-03, 2 seeds): GRU 1.0 / 1.0 at the

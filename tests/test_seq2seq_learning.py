@@ -20,6 +20,7 @@ def _train(out, algo, *flags, timeout=900):
     return json.loads((out / "summary.json").read_text()), p.stdout
 
 
+@pytest.mark.slow
 def test_stage1_reverses_held_out_inputs(tmp_path):
     """Cross-entropy, 24k pairs per seed (750 updates of 32). Measured (2026-12-03): test BLEU-4 of greedy
     replies 0.953 / 0.935 (2 seeds; train 0.977 / 0.962)."""
@@ -40,6 +41,7 @@ def stage1(tmp_path_factory):
     return out, summary
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("baseline", ["greedy", "group"])
 def test_scst_raises_test_bleu_over_stage1(stage1, tmp_path, baseline):
     """dialogue:ambiguous: a maximum-likelihood model answers ``a<i> x<i>v<j>`` (expected BLEU-4 0.175),
@@ -63,6 +65,7 @@ def test_scst_raises_test_bleu_over_stage1(stage1, tmp_path, baseline):
         assert len(report["examples"]) == 2
 
 
+@pytest.mark.slow
 def test_init_from_mismatches_are_one_line_errors(stage1, tmp_path):
     ce_dir, _ = stage1
     for flags, expect in [(["--init-from", str(tmp_path / "nope")], "does not exist"),
