@@ -45,9 +45,14 @@ def _state(seed: int):
 
 
 def _estimates(library, scores: dict, func, reps: int, seed: int):
-    with warnings.catch_warnings():  # arch deprecates the RandomState that rliable 1.2.0 passes on
-        warnings.simplefilter("ignore", FutureWarning)
-        return library.get_interval_estimates(scores, func, reps=reps, random_state=_state(seed))
+    saved = np.random.get_state()  # arch may draw from numpy's global generator instead of random_state
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():  # arch deprecates the RandomState that rliable 1.2.0 passes on
+            warnings.simplefilter("ignore", FutureWarning)
+            return library.get_interval_estimates(scores, func, reps=reps, random_state=_state(seed))
+    finally:
+        np.random.set_state(saved)
 
 
 def iqm_with_ci(scores, reps: int = DEFAULT_REPS, seed: int = 0):

@@ -146,7 +146,7 @@ def _backend_ids(b: Backend) -> list[str]:
     """``b.ids()``; a backend whose package is not installed has none (and says so when asked directly)."""
     try:
         return list(b.ids())
-    except ImportError:
+    except (ImportError, ConfigError):  # e.g. brax without the brax extra
         return []
 
 
