@@ -28,6 +28,7 @@ from jaxrl.core.optim import optimizer, schedule
 from jaxrl.envs.core import require_discrete
 from jaxrl.networks.distributions import PolicyHead
 from jaxrl.networks.init import orthogonal
+from jaxrl.networks.layer_norm import LayerNorm
 from jaxrl.networks.torsos import NatureCNN, flatten_obs
 from jaxrl.returns import q_lambda, select_action_values
 
@@ -66,7 +67,10 @@ class Config(Config):
 
 
 class QNet(nn.Module):
-    """obs ``[..., *obs_shape]`` -> Q ``[..., A]``: (Nature CNN ->) Dense -> [LayerNorm] -> ReLU, ``hidden`` times."""
+    """obs ``[..., *obs_shape]`` -> Q ``[..., A]``: (Nature CNN ->) Dense -> [LayerNorm] -> ReLU, ``hidden`` times.
+
+    The LayerNorm is :class:`jaxrl.networks.layer_norm.LayerNorm`: ``nn.LayerNorm``'s parameters and
+    bit-identical forward, with a closed-form backward that takes fewer kernels on CPU."""
 
     action_dim: int
     hidden: Sequence[int] = (128, 128)
@@ -79,7 +83,7 @@ class QNet(nn.Module):
         x = NatureCNN()(obs) if self.torso == "nature_cnn" else flatten_obs(obs, self.obs_ndim)
         for h in self.hidden:
             x = nn.Dense(h, kernel_init=orthogonal(np.sqrt(2)))(x)
-            x = nn.relu(nn.LayerNorm()(x) if self.layer_norm else x)
+            x = nn.relu(LayerNorm()(x) if self.layer_norm else x)
         return nn.Dense(self.action_dim, kernel_init=orthogonal(1.0))(x)
 
 
