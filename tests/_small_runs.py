@@ -55,3 +55,26 @@ def assert_one_line_error(rc, err, expect):
     assert "Traceback" not in err
     assert len(lines) == 1 and lines[0].startswith("jaxrl: error:"), lines
     assert expect in lines[0], lines[0]
+
+
+def assert_resumes_bit_exact(spec_of, tmp_path, stop_after: int, ref=None):
+    """Stop a run after ``stop_after`` updates (as SIGTERM would), resume it from its folder, and assert
+    that it ends in the uninterrupted run's state, bit for bit. ``spec_of(out) -> RunSpec``; ``ref``: the
+    uninterrupted run's summary when the caller already has one (else it is run here, under
+    ``tmp_path / "full"``). Returns ``(resumed summary, ref summary)``."""
+    import numpy as np
+    import pytest
+
+    from jaxrl.driver import Interrupted, from_run_dir, train_run
+
+    if ref is None:
+        ref = train_run(spec_of(tmp_path / "full"), progress=False)
+    with pytest.raises(Interrupted):
+        train_run(spec_of(tmp_path / "cut"), progress=False, stop_after=stop_after)
+    resumed = train_run(from_run_dir(str(tmp_path / "cut")), progress=False)
+    assert resumed["resumed_from_update"] == stop_after
+    a, b = jax.tree_util.tree_leaves(resumed["_state"]), jax.tree_util.tree_leaves(ref["_state"])
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    return resumed, ref

@@ -241,16 +241,9 @@ def test_a_short_run_beats_the_untrained_network_against_random(full_run):
 
 
 def test_resume_is_bit_exact(full_run, tmp_path):
-    from jaxrl.driver import Interrupted, from_run_dir, train_run
+    from _small_runs import assert_resumes_bit_exact
 
-    _, ref = full_run
-    out = tmp_path / "cut"
-    with pytest.raises(Interrupted):
-        train_run(_spec(out), progress=False, stop_after=10)
-    resumed = train_run(from_run_dir(str(out)), progress=False)
-    assert resumed["resumed_from_update"] == 10
-    for x, y in zip(jax.tree_util.tree_leaves(resumed["_state"]), jax.tree_util.tree_leaves(ref["_state"])):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert_resumes_bit_exact(_spec, tmp_path, stop_after=10, ref=full_run[1])
 
 
 def test_arena_runs_and_promotes_in_training(full_run):

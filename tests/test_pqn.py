@@ -56,6 +56,49 @@ def test_layer_norm_is_a_switch():
         assert any("LayerNorm" in k for k in params["params"]) == has
 
 
+def test_the_q_network_layer_norm_is_flax_s_with_a_closed_form_gradient():
+    """jaxrl.networks.layer_norm.LayerNorm against flax's nn.LayerNorm: the same parameter tree, a
+    bit-identical forward, and gradients (input, scale, bias; vmapped) equal up to float rounding."""
+    from flax import linen as nn
+
+    from jaxrl.networks.layer_norm import LayerNorm
+
+    x = 3 * jax.random.normal(jax.random.key(0), (3, 128, 64)) + 1
+    w = jax.random.normal(jax.random.key(1), x.shape)
+    params = nn.LayerNorm().init(jax.random.key(2), x[0])
+    assert jax.tree_util.tree_structure(LayerNorm().init(jax.random.key(2), x[0])) == jax.tree_util.tree_structure(params)
+    params = jax.tree_util.tree_map(lambda p: p + 0.3 * jax.random.normal(jax.random.key(3), p.shape), params)
+
+    def grads(module):
+        loss = lambda p, x, w: jnp.sum(jnp.sin(module.apply(p, x)) * w)  # noqa: E731
+        return jax.jit(jax.vmap(jax.grad(loss, (0, 1)), in_axes=(None, 0, 0)))(params, x, w)
+
+    np.testing.assert_array_equal(LayerNorm().apply(params, x), nn.LayerNorm().apply(params, x))
+    for ours, ref in zip(jax.tree_util.tree_leaves(grads(LayerNorm())), jax.tree_util.tree_leaves(grads(nn.LayerNorm()))):
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * float(jnp.abs(ref).max()))
+
+
+def test_bootstrap_q_from_the_acting_pass_equals_a_pass_over_final_obs():
+    """The bootstrap ``max_a Q(final_obs_t)`` taken from the rollout's own Q values (plus the truncated
+    rows) equals one pass over every final_obs wherever it is used (not terminated), on a rollout with
+    24 truncations (time limit 10, 32 steps); a wrong time limit gives NaN rather than wrong targets."""
+    from jaxrl.core import onpolicy
+
+    env = envs.make("gymnax:CartPole-v1", num_envs=8, max_episode_steps=10)
+    net = pqn.QNet(2, (16, 16))
+    params = net.init(jax.random.key(0), jnp.zeros(4))
+    q_fn = lambda obs: net.apply(params, obs)  # noqa: E731
+    policy = onpolicy.Policy(lambda p, obs, m, n: ((q_fn(obs), 1.0), q_fn(obs).max(-1), m), pqn.epsilon_greedy(2), None)
+    env_state, ts = env.reset(jax.random.key(1))
+    _, obs, _, traj, _ = onpolicy.rollout(env, policy, params, env_state, ts.obs, (), jax.random.key(2), 32)
+    truncated = traj.done & ~traj.terminated
+    assert int(truncated.sum()) >= 16
+    ours = pqn.bootstrap_q(q_fn, traj, obs, 10)
+    np.testing.assert_allclose(jnp.where(traj.terminated, 0, ours), jnp.where(traj.terminated, 0, q_fn(traj.final_obs).max(-1)),
+                               rtol=1e-5, atol=1e-6)
+    assert bool(jnp.isnan(pqn.bootstrap_q(q_fn, traj, obs, 100)).all())  # 8 slots for 24 truncations
+
+
 def test_pqn_needs_discrete_actions_and_whole_minibatches():
     with pytest.raises(ConfigError, match="env: pqn needs a discrete action space"):
         pqn.make_agent(pqn.Config(), envs.make("gymnax:Pendulum-v1", num_envs=32))

@@ -66,20 +66,15 @@ def test_every_update_stays_within_the_kl_bound_and_vmapped_seeds_match_single_r
 
 
 def test_resume_is_bit_exact(tmp_path):
-    from jaxrl.driver import Interrupted, RunSpec, from_run_dir, train_run
+    from _small_runs import assert_resumes_bit_exact
+    from jaxrl.driver import RunSpec
 
     cfg = trpo.Config(num_envs=4, num_steps=64, total_steps=2048, vf_minibatches=4, hidden=16)
 
     def spec(out):
         return RunSpec("trpo", "gymnax:CartPole-v1", cfg, num_seeds=2, out=str(out), eval_episodes=2)
 
-    full = train_run(spec(tmp_path / "full"), progress=False)
-    with pytest.raises(Interrupted):
-        train_run(spec(tmp_path / "cut"), progress=False, stop_after=3)
-    resumed = train_run(from_run_dir(str(tmp_path / "cut")), progress=False)
-    assert resumed["resumed_from_update"] == 3
-    for x, y in zip(jax.tree_util.tree_leaves(resumed["_state"]), jax.tree_util.tree_leaves(full["_state"])):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    resumed, full = assert_resumes_bit_exact(spec, tmp_path, stop_after=3)
     assert resumed["final_return"] == full["final_return"]
 
 

@@ -25,7 +25,7 @@ class PrioritizedState(NamedTuple):
     data: Any  # pytree, leaves [rows, num_envs, ...]
     pos: jax.Array
     added: jax.Array
-    tree: jax.Array  # [2 * tree_size] float32, leaves = priority ** alpha
+    tree: jax.Array  # sum_tree layout [blocks, block + 1] float32, leaves = priority ** alpha
     mask: jax.Array  # [rows, num_envs] float32, 0 = never sample
     max_priority: jax.Array  # float32, max priority seen (before ** alpha)
 
@@ -68,7 +68,7 @@ def make(capacity: int, num_envs: int, lag: int = 1) -> PrioritizedBuffer:
     def sample(state: PrioritizedState, rand, batch_size: int, beta=1.0) -> Indices:
         """``rand``: a PRNG key, or uint32 bits [batch_size]."""
         slot = jnp.minimum(sum_tree.sample(state.tree, rand, batch_size), slots - 1)
-        p = state.tree[state.tree.shape[0] // 2 + slot] / jnp.maximum(sum_tree.total(state.tree), 1e-30)
+        p = sum_tree.get(state.tree, slot) / jnp.maximum(sum_tree.total(state.tree), 1e-30)
         _, n_rows = sampleable_rows(state, rows, lag)
         n = jnp.maximum(n_rows * num_envs, 1).astype(jnp.float32)
         w = (n * jnp.maximum(p, 1e-30)) ** (-beta)

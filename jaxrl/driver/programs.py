@@ -78,7 +78,7 @@ def build(spec, log=None) -> Programs:
     import numpy as np
 
     from jaxrl import agents, envs, parallel
-    from jaxrl.core.program import empty_accumulator, finite_leaves, hparams_batch, make_chunk, seed_keys
+    from jaxrl.core.program import empty_accumulator, finite_leaves, hparams_batch, make_chunk, replay_data, seed_keys
     from jaxrl.driver import cache, guards
     from jaxrl.driver.spec import validate
 
@@ -113,7 +113,7 @@ def build(spec, log=None) -> Programs:
 
     def chunk_and_check(s, a, h, n, start):
         s, a = chunk(s, a, h, n, start)
-        return s, a, finite_leaves(s)
+        return s, a, finite_leaves(s, skip=replay_data)
 
     chunk_fn = jax.jit(parallel.vmap(chunk_and_check, in_axes=(0, 0, 0, None, None)), donate_argnums=0,
                        **placement.jit_kwargs(3, replicated=2))
