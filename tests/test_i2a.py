@@ -166,6 +166,24 @@ def test_distillation_lowers_the_kl():
     assert mean[1] < 0.5 * mean[0], (first, mean)
 
 
+def test_a_stopped_i2a_run_resumes_bit_exact(tmp_path):
+    """The I2A stage's state (agent and rollout-policy parameters, the frozen env model, optimizer, envs)
+    is restored from the checkpoint: stopping after 2 of 5 updates and resuming ends in the uninterrupted
+    run's state, bit for bit. Tiny networks, an untrained (random) env model, 2 seeds; imagination off keeps
+    the compile short (the state holds the same leaves either way)."""
+    from _small_runs import assert_resumes_bit_exact
+    from jaxrl.agents import i2a
+    from jaxrl.driver import RunSpec
+
+    cfg = i2a.Config(num_envs=4, num_steps=4, total_steps=80, env_model="random", imagination=False, **TINY_NETS)
+
+    def spec(out):
+        return RunSpec("i2a", "gymnax:Breakout-MinAtar", cfg, num_seeds=2, out=str(out), eval_episodes=1)
+
+    resumed, ref = assert_resumes_bit_exact(spec, tmp_path, stop_after=2)
+    assert ref["num_updates"] == 5 and resumed["final_return"] == ref["final_return"]
+
+
 # ------------------------------------------------------------------ the stages through jaxrl train
 TINY_FLAGS = ["--num-envs", "4", "--num-steps", "4", "--total-steps", "32", "--rollout-steps", "2", "--hidden", "8",
               "--channels", "2", "--encoder-hidden", "4", "--rollout-hidden", "4", "--model-channels", "4",

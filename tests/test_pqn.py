@@ -174,20 +174,16 @@ def test_jaxrl_train_and_eval_pqn_with_seeds_and_a_sweep(tmp_path):
 
 
 def test_a_stopped_pqn_run_resumes_bit_exact(tmp_path):
-    from jaxrl.driver import Interrupted, RunSpec, from_run_dir, train_run
+    from _small_runs import assert_resumes_bit_exact
+    from jaxrl.driver import RunSpec
 
     cfg = pqn.Config(num_envs=4, num_steps=32, num_minibatches=2, hidden=16, total_steps=2048)
 
     def spec(out):
         return RunSpec("pqn", "gymnax:CartPole-v1", cfg, num_seeds=2, out=str(out), eval_episodes=2)
 
-    ref = train_run(spec(tmp_path / "full"), progress=False)
-    with pytest.raises(Interrupted):
-        train_run(spec(tmp_path / "cut"), progress=False, stop_after=4)
-    resumed = train_run(from_run_dir(str(tmp_path / "cut")), progress=False)
-    assert resumed["resumed_from_update"] == 4 and resumed["eval_return"] == ref["eval_return"]
-    for a, b in zip(jax.tree_util.tree_leaves(resumed["_state"]), jax.tree_util.tree_leaves(ref["_state"])):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    resumed, ref = assert_resumes_bit_exact(spec, tmp_path, stop_after=4)
+    assert resumed["eval_return"] == ref["eval_return"]
 
 
 # Budget: 100k env steps per seed, 64 envs x 32 steps, 128-128 with LayerNorm, lr 1e-3 annealed, epsilon 1 -> 0.05

@@ -72,19 +72,13 @@ def test_minibatch_sequences_start_from_the_stored_memory_and_reset_after_a_done
 def test_a_stopped_recurrent_run_resumes_bit_exact(tmp_path):
     """The memory is part of the agent state: stopping after 6 of 16 updates and resuming gives the
     uninterrupted run's state, memory included, bit for bit (gymnax, masked CartPole)."""
-    from _small_runs import small_spec
-    from jaxrl.driver import Interrupted, from_run_dir, train_run
+    from _small_runs import assert_resumes_bit_exact, small_spec
 
     kw = dict(config={"memory": "gru", "hidden": 8, "total_steps": 1536}, env_options=MASKED)  # 6 updates
-    ref = train_run(small_spec(tmp_path / "full", **kw), progress=False)
-    with pytest.raises(Interrupted):
-        train_run(small_spec(tmp_path / "cut", **kw), progress=False, stop_after=2)
-    resumed = train_run(from_run_dir(str(tmp_path / "cut")), progress=False)
-    assert resumed["resumed_from_update"] == 2 and resumed["eval_return"] == ref["eval_return"]
+    resumed, ref = assert_resumes_bit_exact(lambda out: small_spec(out, **kw), tmp_path, stop_after=2)
+    assert resumed["eval_return"] == ref["eval_return"]
     memory = np.asarray(ref["_state"].memory)
     assert memory.shape == (2, 4, 8) and memory.any()  # [seeds, envs, hidden], carried from the rollouts
-    for a, b in zip(jax.tree_util.tree_leaves(resumed["_state"]), jax.tree_util.tree_leaves(ref["_state"])):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_a_resumed_envpool_run_resets_the_memory_with_the_env():
