@@ -36,6 +36,21 @@ def test_every_entry_names_an_existing_test_file_or_test():
         assert tags, f"tests/newest.txt: say what {path}::{name} covers after a '#'"
 
 
+def _slow_tests(path: Path) -> set:
+    """The test functions of ``path`` decorated with ``@pytest.mark.slow`` (CI's ``-m "not slow"`` leaves them out)."""
+    tree = ast.parse(path.read_text())
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)
+            and any(ast.unparse(d) == "pytest.mark.slow" for d in n.decorator_list)}
+
+
+def test_no_entry_names_a_slow_test():
+    """An entry CI would deselect covers nothing: the learning test of each family must be one `make test` runs."""
+    for path, name, _ in _entries():
+        if name is not None:
+            assert name.split("[")[0] not in _slow_tests(ROOT / path), \
+                f"tests/newest.txt: {path}::{name} is marked slow, so CI never runs it; list a fast test"
+
+
 def test_every_algorithm_family_and_area_is_covered():
     tags = set().union(*(t for _, _, t in _entries()))
     families = {agents.get(name)[0].__name__.rsplit(".", 1)[-1] for name in agents.algorithms()}

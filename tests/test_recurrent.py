@@ -72,19 +72,13 @@ def test_minibatch_sequences_start_from_the_stored_memory_and_reset_after_a_done
 def test_a_stopped_recurrent_run_resumes_bit_exact(tmp_path):
     """The memory is part of the agent state: stopping after 6 of 16 updates and resuming gives the
     uninterrupted run's state, memory included, bit for bit (gymnax, masked CartPole)."""
-    from _small_runs import small_spec
-    from jaxrl.driver import Interrupted, from_run_dir, train_run
+    from _small_runs import assert_resumes_bit_exact, small_spec
 
     kw = dict(config={"memory": "gru", "hidden": 8, "total_steps": 1536}, env_options=MASKED)  # 6 updates
-    ref = train_run(small_spec(tmp_path / "full", **kw), progress=False)
-    with pytest.raises(Interrupted):
-        train_run(small_spec(tmp_path / "cut", **kw), progress=False, stop_after=2)
-    resumed = train_run(from_run_dir(str(tmp_path / "cut")), progress=False)
-    assert resumed["resumed_from_update"] == 2 and resumed["eval_return"] == ref["eval_return"]
+    resumed, ref = assert_resumes_bit_exact(lambda out: small_spec(out, **kw), tmp_path, stop_after=2)
+    assert resumed["eval_return"] == ref["eval_return"]
     memory = np.asarray(ref["_state"].memory)
     assert memory.shape == (2, 4, 8) and memory.any()  # [seeds, envs, hidden], carried from the rollouts
-    for a, b in zip(jax.tree_util.tree_leaves(resumed["_state"]), jax.tree_util.tree_leaves(ref["_state"])):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_a_resumed_envpool_run_resets_the_memory_with_the_env():
@@ -201,3 +195,19 @@ def test_memory_solves_bsuite_memory_chain_and_feed_forward_is_at_chance():
         final[memory] = np.asarray(m["episode_return_sum"] / np.maximum(m["episodes"], 1))[:, -1]
     assert np.median(final["gru"]) >= 0.9 and final["gru"].min() >= 0.5, final
     assert np.abs(final["none"]).max() <= 0.2, final
+
+
+def test_gru_ppo_learns_memory_chain_through_jaxrl_train(tmp_path):
+    """The fast version of the test above (not slow: CI runs it on both sets): ``jaxrl train ppo --memory gru`` on
+    gymnax:MemoryChain-bsuite (memory length 5), 4 seeds, 10k env steps per seed, 16 envs x 32 steps, lr 3e-3; the
+    greedy evaluation (20 episodes per seed) carries the memory. Chance is 0; feed-forward PPO on this budget ends at
+    0.03 / -0.03 / 0.00 / -0.15 (training episodes; greedy after 20k: -0.3 to 0.0). Measured (2026-12-03, base seeds
+    0 / 1 / 2 of this command): 1.0 for all 12 seeds. About 28 s on the 2 shared cores at load 5, 18-20 s of it the
+    compile of the recurrent program."""
+    out = tmp_path / "run"
+    p = jaxrl_cli("train", "ppo", "--env", "gymnax:MemoryChain-bsuite", "--memory", "gru", "--num-envs", "16",
+                  "--num-steps", "32", "--num-minibatches", "4", "--lr", "3e-3", "--total-steps", "10000",
+                  "--eval-every", "10000", "--eval-episodes", "20", "--num-seeds", "4", "--quiet", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    greedy = np.asarray(json.loads((out / "summary.json").read_text())["eval_return"])
+    assert np.median(greedy) >= 0.8 and greedy.min() >= 0.5, greedy

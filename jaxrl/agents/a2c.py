@@ -133,10 +133,9 @@ def make_agent(config: Config, env) -> Agent:
                          kind=config.optimizer, eps=1e-5)
 
     def init(key, hp):
-        k_net, k_env, k_state = jax.random.split(key, 3)
-        params = net.init(k_net, jnp.zeros(spec.obs_shape, spec.obs_dtype))
-        env_state, ts = env.reset(k_env)
-        return State(params, tx(hp).init(params), env_state, ts.obs, k_state, jnp.zeros((), jnp.int32))
+        params, env_state, obs, k_state, n = onpolicy.start(
+            key, env, lambda k: net.init(k, jnp.zeros(spec.obs_shape, spec.obs_dtype)))
+        return State(params, tx(hp).init(params), env_state, obs, k_state, n)
 
     def update(state: State, hp):
         key, k_roll = jax.random.split(state.key)

@@ -120,12 +120,10 @@ def make_agent(config: Config, env) -> Agent:
         return lambda path, g: g / (2.0 + hp["damping"]) if getattr(path[-1], "key", None) == "log_std" else g
 
     def init(key, hp):
-        k_net, k_env, k_state = jax.random.split(key, 3)
-        params = net.init(k_net, jnp.zeros(spec.obs_shape, spec.obs_dtype))
-        env_state, ts = env.reset(k_env)
+        params, env_state, obs, k_state, n = onpolicy.start(
+            key, env, lambda k: net.init(k, jnp.zeros(spec.obs_shape, spec.obs_dtype)))
         layers, _ = kfac.find_layers(apply, params, obs_batch)
-        return State(params, tx(hp).init(params), kfac.init(layers), env_state, ts.obs, k_state,
-                     jnp.zeros((), jnp.int32))
+        return State(params, tx(hp).init(params), kfac.init(layers), env_state, obs, k_state, n)
 
     def kfac_step(state: State, hp, index):
         """One rollout and one K-FAC step with the current inverses; ``index`` counts K-FAC steps."""

@@ -226,11 +226,8 @@ def make_agent(config: Config, env) -> Agent:
                          max_grad_norm=hp["max_grad_norm"], eps=1e-5)
 
     def init(key, hp):
-        k_net, k_env, k_state = jax.random.split(key, 3)
-        params = nets.init(k_net)
-        env_state, ts = env.reset(k_env)
-        return State(params, tx(hp).init(params), env_state, ts.obs, nets.init_memory(config.num_envs), k_state,
-                     jnp.zeros((), jnp.int32))
+        params, env_state, obs, k_state, n = onpolicy.start(key, env, nets.init)
+        return State(params, tx(hp).init(params), env_state, obs, nets.init_memory(config.num_envs), k_state, n)
 
     def update(state: State, hp):
         key, k_roll, k_perm = jax.random.split(state.key, 3)

@@ -61,6 +61,18 @@ class Transition(NamedTuple):
     next_memory: Any  # the memory after the step, before a reset (for bootstrapping ``final_obs``)
 
 
+def start(key, env, init_params: Callable):
+    """What every on-policy agent's ``init`` begins with: ``(params, env_state, obs, key, update 0)``.
+
+    ``init_params(key) -> params``. The key is split as (network, env, the state's own key), the same
+    streams in every agent.
+    """
+    k_net, k_env, k_state = jax.random.split(key, 3)
+    params = init_params(k_net)
+    env_state, ts = env.reset(k_env)
+    return params, env_state, ts.obs, k_state, jnp.zeros((), jnp.int32)
+
+
 def rollout(env, policy: Policy, params, env_state, obs, memory, key, num_steps: int):
     """Act for ``num_steps`` steps. Returns ``(env_state, obs, memory, traj [T, N], episode sums)``.
 
