@@ -86,3 +86,30 @@ def test_cli_exit_status_3_one_line(fake_algo, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 3
     assert len(err) == 1 and err[0].startswith("jaxrl: stopped: non-finite loss at update 3"), err
+
+
+def test_the_state_check_skips_stored_transitions_only():
+    """``finite_leaves(state, skip=replay_data)``: a NaN among the off-policy core's stored transitions
+    (``.buffer.data``) is left to the metrics it feeds; a NaN anywhere else (parameters, the buffer's
+    priorities) is still reported, leaf by leaf in the order of the state's leaves."""
+    from typing import NamedTuple
+
+    import jax.numpy as jnp
+
+    from jaxrl.core.program import finite_leaves, replay_data
+
+    class Buffer(NamedTuple):
+        data: dict
+        tree: jnp.ndarray
+
+    class State(NamedTuple):
+        params: dict
+        buffer: Buffer
+
+    nan = jnp.array([1.0, jnp.nan])
+    ok = jnp.ones(2)
+    state = State({"w": ok}, Buffer({"obs": nan, "reward": ok}, ok))
+    assert finite_leaves(state).tolist() == [True, False, True, True]
+    assert finite_leaves(state, skip=replay_data).tolist() == [True, True, True, True]
+    bad = State({"w": nan}, Buffer({"obs": nan, "reward": ok}, nan))
+    assert finite_leaves(bad, skip=replay_data).tolist() == [False, True, True, False]
