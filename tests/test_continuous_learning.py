@@ -12,13 +12,12 @@ evaluation (``eval_return``, 10 episodes per seed): a random policy gets about -
 """
 import json
 
-import jax
 import numpy as np
 import pytest
 
-from _small_runs import jaxrl_cli, read_rows
+from _small_runs import assert_resumes_bit_exact, jaxrl_cli, read_rows
 from jaxrl import agents
-from jaxrl.driver import Interrupted, RunSpec, from_run_dir, train_run
+from jaxrl.driver import RunSpec
 
 SMALL_NETS = ["--hidden", "64", "--last-hidden", "0"]
 # algo, extra flags, median and minimum eval_return asserted; the spread measured (4 seeds, 2026-12-03) in the comment
@@ -90,16 +89,8 @@ def _sac_spec(out, **kw):
 def test_sac_resume_is_bit_exact(tmp_path):
     """Stopped at update 160 (a checkpoint), resumed: the same state (networks, optimizers, targets, replay,
     temperature, observation statistics) and the same metrics rows as the uninterrupted run."""
-    ref = train_run(_sac_spec(tmp_path / "full"), progress=False)
+    resumed, ref = assert_resumes_bit_exact(_sac_spec, tmp_path, stop_after=160)
     out = tmp_path / "cut"
-    with pytest.raises(Interrupted):
-        train_run(_sac_spec(out), progress=False, stop_after=160)
-    resumed = train_run(from_run_dir(str(out)), progress=False)
-    assert resumed["resumed_from_update"] == 160
-    a, b = jax.tree_util.tree_leaves(resumed["_state"]), jax.tree_util.tree_leaves(ref["_state"])
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_time"} for r in rows]  # noqa: E731
     assert strip(read_rows(out / "metrics.csv")) == strip(read_rows(tmp_path / "full" / "metrics.csv"))
     assert resumed["eval_return"] == ref["eval_return"]

@@ -18,7 +18,7 @@ Discrete (categorical) and continuous (diagonal Gaussian) actions, as in PPO.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -83,13 +83,7 @@ class SharedActorCritic(nn.Module):
         return pi, v, log_std
 
 
-class State(NamedTuple):
-    params: Any
-    opt_state: Any
-    env_state: Any
-    obs: Any
-    key: jax.Array
-    update: jax.Array
+State = onpolicy.State
 
 
 def a2c_loss(params, batch, hp, apply: Callable, head):

@@ -14,7 +14,7 @@ The defaults are the CartPole-v1 settings of ``tests/test_pqn.py`` (solved in 25
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple, Sequence
+from typing import Sequence
 
 import flax.linen as nn
 import jax
@@ -87,13 +87,7 @@ class QNet(nn.Module):
         return nn.Dense(self.action_dim, kernel_init=orthogonal(1.0))(x)
 
 
-class State(NamedTuple):
-    params: Any
-    opt_state: Any
-    env_state: Any
-    obs: Any
-    key: jax.Array
-    update: jax.Array  # updates done so far
+State = onpolicy.State
 
 
 def epsilon_greedy(action_dim: int) -> PolicyHead:

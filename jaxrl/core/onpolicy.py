@@ -61,6 +61,17 @@ class Transition(NamedTuple):
     next_memory: Any  # the memory after the step, before a reset (for bootstrapping ``final_obs``)
 
 
+class State(NamedTuple):
+    """The state of a feed-forward on-policy agent with one network and one optimizer (a2c, pqn)."""
+
+    params: Any
+    opt_state: Any
+    env_state: Any
+    obs: Any
+    key: jax.Array
+    update: jax.Array  # updates done so far
+
+
 def start(key, env, init_params: Callable):
     """What every on-policy agent's ``init`` begins with: ``(params, env_state, obs, key, update 0)``.
 
