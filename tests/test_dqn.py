@@ -150,3 +150,30 @@ def test_dqn_runs_on_minatar_image_observations():
     _, state, m = _train("gymnax:Breakout-MinAtar", {"total_steps": 2000, "learning_starts": 500,
                                                      "buffer_size": 1000}, seeds=1, num_log_points=2)
     assert np.isfinite(m["loss"]).all() and m["loss"][:, -1].item() > 0
+
+
+def test_noisy_acting_noise_shared_or_per_env_and_epsilon_beside_it():
+    """One noise draw gives every env the same Q for the same observation; ``noisy_per_env`` gives each env
+    its own draw (rows differ, and each row is what a single-env forward with that env's key gives)."""
+    from jaxrl.networks.q_networks import QNetwork
+    net = QNetwork(3, (16,), noisy=True)
+    obs = jnp.ones((5, 4))
+    params = net.init({"params": jax.random.key(0), "noise": jax.random.key(1)}, obs[0])
+    q = dqn.Q(lambda p, o, k=None: net.apply(p, o, rngs=None if k is None else {"noise": k}),
+              lambda out: out, None, dqn.Config(noisy=True))
+    key = jax.random.key(2)
+    shared = np.asarray(dqn.acting_values(q, params, obs, key))
+    per_env = np.asarray(dqn.acting_values(q, params, obs, key, per_env=True))
+    assert shared.shape == per_env.shape == (5, 3)
+    assert np.allclose(shared, shared[0])  # one draw, identical observations
+    assert np.abs(per_env - per_env[0]).max() > 1e-4  # five draws
+    k3 = jax.random.split(key, 5)[3]
+    np.testing.assert_allclose(per_env[3], np.asarray(q.apply(params, obs[3:4], k3))[0], rtol=1e-6)
+    # epsilon: 0 with noisy nets unless noisy_epsilon keeps the schedule
+    hp = dqn.Config().hparams()
+    assert float(dqn.epsilon(dqn.Config(noisy=True), 0, hp)) == 0.0
+    assert float(dqn.epsilon(dqn.Config(noisy=True, noisy_epsilon=True), 0, hp)) == 1.0
+    for name in ("noisy_epsilon", "noisy_per_env", "noisy_hidden"):
+        with pytest.raises(ConfigError) as e:
+            dqn.Config().replace(**{name: True})
+        assert e.value.field == name and "--noisy" in str(e.value)

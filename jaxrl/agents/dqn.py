@@ -6,7 +6,8 @@
 * ``distributional`` (C51, Bellemare et al. 2017, arXiv:1707.06887): ``num_atoms`` on
   ``[v_min, v_max]``, projected target, cross-entropy loss.
 * ``dueling`` (Wang et al. 2016): ``V + A - mean A``.
-* ``noisy`` (Fortunato et al. 2018): factorized Gaussian noisy head; epsilon is then 0.
+* ``noisy`` (Fortunato et al. 2018): factorized Gaussian noisy head; epsilon is then 0
+  (``noisy_epsilon`` keeps it; ``noisy_per_env`` draws the acting noise per env).
 * ``prioritized`` (Schaul et al. 2016): proportional replay, ``alpha``, ``beta`` annealed to 1.
 * ``rainbow`` preset (Hessel et al. 2018, arXiv:1710.02298): everything on.
 
@@ -64,6 +65,9 @@ class Config(offpolicy.Config):
     noisy_sigma0: float = field(0.5, low=0.0, low_open=True,
                                 help="noisy layers' initial sigma times sqrt(fan_in) (Fortunato et al. 0.5; dqn_zoo 0.1)")
     noisy_hidden: bool = field(False, help="with noisy: the last hidden MLP layer is noisy too")
+    noisy_epsilon: bool = field(False, help="with noisy: keep the epsilon-greedy schedule as well (else epsilon is 0)")
+    noisy_per_env: bool = field(False, help="with noisy: an independent noise draw per env when acting "
+                                            "(else one draw shared by the num_envs envs)")
     loss: str = field("mse", choices=("mse", "huber"), help="TD loss (C51 uses cross-entropy)")
     hidden: int = field(64, low=1, help="units per hidden layer (MLP torso)")
     layers: int = field(2, low=1, high=8, help="hidden layers (MLP torso)")
@@ -73,6 +77,9 @@ class Config(offpolicy.Config):
 
     def check(self):
         super().check()
+        for name in ("noisy_epsilon", "noisy_per_env", "noisy_hidden"):
+            if getattr(self, name) and not self.noisy:
+                raise ConfigError(name, "only applies to noisy nets; add --noisy (or use the rainbow preset)")
         if self.distributional and self.v_max <= self.v_min:
             raise ConfigError("v_max", f"must exceed v_min ({self.v_min}); got {self.v_max}")
 
@@ -129,10 +136,22 @@ def td_loss(q: Q, params, batch: offpolicy.Batch, y, keys, hp):
 
 
 def epsilon(config: Config, steps, hp):
-    """Exploration epsilon after ``steps`` env steps: linear from ``eps_start`` to ``eps_end`` (0 with noisy nets)."""
-    if config.noisy:
+    """Exploration epsilon after ``steps`` env steps: linear from ``eps_start`` to ``eps_end``.
+
+    0 with noisy nets, unless ``noisy_epsilon`` keeps the schedule beside the noise.
+    """
+    if config.noisy and not config.noisy_epsilon:
         return jnp.zeros((), jnp.float32)
     return optax.linear_schedule(hp["eps_start"], hp["eps_end"], config.eps_decay_steps)(steps)
+
+
+def acting_values(q: Q, params, obs, key, per_env: bool = False):
+    """Q ``[E, A]`` of ``obs [E, ...]`` for acting: one noise draw from ``key`` shared by the E rows,
+    or (``per_env``) an independent draw per row, as if each env had its own noisy net."""
+    if per_env:
+        keys = jax.random.split(key, obs.shape[0])
+        return jax.vmap(lambda o, k: q.q_of(q.apply(params, o[None], k))[0])(obs, keys)
+    return q.q_of(q.apply(params, obs, key))
 
 
 def torso_of(config: Config, spec) -> str:
@@ -180,7 +199,7 @@ def make_agent(config: Config, env, *, target: Callable = td_target, loss: Calla
 
     def act(ls: Learner, obs, explore, bits, steps, hp):
         noise_key = rng.key_from_words(bits[2 * E:]) if config.noisy else None
-        values = q_of(apply(ls.params, obs, noise_key))
+        values = acting_values(q, ls.params, obs, noise_key, config.noisy and config.noisy_per_env)
         eps = epsilon(config, steps, hp)
         explore_now = rng.uniform(bits[:E]) < eps
         action = jnp.where(explore_now, (bits[E:2 * E] % A).astype(jnp.int32), jnp.argmax(values, -1))
