@@ -176,4 +176,4 @@ def test_noisy_acting_noise_shared_or_per_env_and_epsilon_beside_it():
     for name in ("noisy_epsilon", "noisy_per_env", "noisy_hidden"):
         with pytest.raises(ConfigError) as e:
             dqn.Config().replace(**{name: True})
-        assert e.value.field == name and "--noisy" in str(e.value)
+        assert e.value.field == name and "--noisy" in str(e.value) and f"--no-{name.replace('_', '-')}" in str(e.value)

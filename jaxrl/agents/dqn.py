@@ -79,7 +79,8 @@ class Config(offpolicy.Config):
         super().check()
         for name in ("noisy_epsilon", "noisy_per_env", "noisy_hidden"):
             if getattr(self, name) and not self.noisy:
-                raise ConfigError(name, "only applies to noisy nets; add --noisy (or use the rainbow preset)")
+                flag = name.replace("_", "-")
+                raise ConfigError(name, f"only applies with noisy nets: add --noisy, or turn it off with --no-{flag}")
         if self.distributional and self.v_max <= self.v_min:
             raise ConfigError("v_max", f"must exceed v_min ({self.v_min}); got {self.v_max}")
 
