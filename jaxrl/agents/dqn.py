@@ -61,7 +61,7 @@ class Config(offpolicy.Config):
     num_atoms: int = field(51, low=2, help="C51 atoms")
     v_min: float = field(0.0, help="C51 support minimum")
     v_max: float = field(100.0, help="C51 support maximum")
-    noisy: bool = field(False, help="noisy-net head for exploration (epsilon is 0)")
+    noisy: bool = field(False, help="noisy-net head for exploration (epsilon is 0 unless --noisy-epsilon)")
     noisy_sigma0: float = field(0.5, low=0.0, low_open=True,
                                 help="noisy layers' initial sigma times sqrt(fan_in) (Fortunato et al. 0.5; dqn_zoo 0.1)")
     noisy_hidden: bool = field(False, help="with noisy: the last hidden MLP layer is noisy too")
@@ -202,7 +202,7 @@ def make_agent(config: Config, env, *, target: Callable = td_target, loss: Calla
 
     def act(ls: Learner, obs, explore, bits, steps, hp):
         noise_key = rng.key_from_words(bits[2 * E:]) if config.noisy else None
-        values = acting_values(q, ls.params, obs, noise_key, config.noisy and config.noisy_per_env)
+        values = acting_values(q, ls.params, obs, noise_key, config.noisy_per_env)  # check(): implies noisy
         eps = epsilon(config, steps, hp)
         explore_now = rng.uniform(bits[:E]) < eps
         action = jnp.where(explore_now, (bits[E:2 * E] % A).astype(jnp.int32), jnp.argmax(values, -1))
