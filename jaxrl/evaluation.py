@@ -74,16 +74,18 @@ def make_evaluate(env, agent, max_steps: int | None = None) -> Callable:
     return evaluate
 
 
-def backend_report(env_id: str, env_options: dict, agent, state, **options):
-    """``(backend name, dict)`` of the env backend's own evaluation of the batch ``state``
-    (:class:`jaxrl.envs.registry.Report`: the trading env's profit against baselines), or None when the
-    backend has none.  ``options`` go to ``Report.run`` (``out``, and ``jaxrl eval``'s backend options)."""
+def backend_report(env_id: str, env_options: dict, agent, state, **options) -> dict:
+    """The env backend's own evaluation of the batch ``state`` (:class:`jaxrl.envs.registry.Report`: the
+    trading env's profit against baselines) as the keys to add to a summary: ``{backend name: dict}``, plus
+    the dict's ``Report.promote`` keys at the top level; ``{}`` when the backend has none.  ``options`` go
+    to ``Report.run`` (``out``, and ``jaxrl eval``'s backend options)."""
     from jaxrl import envs
 
     backend, name = envs.resolve(env_id)
     if backend.report is None:
-        return None
-    return backend.name, backend.report.run(name, dict(env_options), agent, state, **options)
+        return {}
+    result = backend.report.run(name, dict(env_options), agent, state, **options)
+    return {backend.name: result, **{k: result[k] for k in backend.report.promote if k in result}}
 
 
 def report_lines(env_id: str, results: dict) -> list[str]:

@@ -327,8 +327,10 @@ def test_jaxrl_eval_runs_the_pgx_report(full_run):
     out, _ = full_run
     p = jaxrl_cli("eval", str(out), "--episodes", "1", "--games", "4", "--mcts-simulations", "2", "--json", timeout=900)
     assert p.returncode == 0, p.stderr
-    report = json.loads(p.stdout)["pgx"]
+    result = json.loads(p.stdout)
+    report = result["pgx"]
     assert report["games"] == 4 and report["mcts_simulations"] == 2
+    assert all(result[key] == report[key] for key in ("eval_vs_random", "eval_vs_mcts"))  # promoted to the top
     for key in ("eval_vs_random", "eval_vs_mcts"):
         rates = np.array([report[key][s] for s in ("win", "draw", "loss")])
         assert rates.shape == (3, 3)

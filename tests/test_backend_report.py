@@ -1,5 +1,6 @@
 """The env backend's own evaluation (``Backend.report``): run by the driver at the end of ``jaxrl train``
-into ``summary.json`` under the backend's name, and by ``jaxrl eval``, which accepts its options."""
+into ``summary.json`` under the backend's name (its ``promote`` keys also at the top level), and by
+``jaxrl eval``, which accepts its options."""
 import json
 import sys
 from pathlib import Path
@@ -34,7 +35,8 @@ def _make(name, num_envs, num_seeds=1, **options):
 
 TOY = registry.Backend(name="toyr", make=_make, ids=lambda: ["xx"],
                        report=registry.Report(_run, lambda r: [f"toy report: batch {r['batch']}"],
-                                              (("--toy-flag", dict(type=int, default=3, help="a toy option")),)))
+                                              (("--toy-flag", dict(type=int, default=3, help="a toy option")),),
+                                              promote=("toy_flag", "absent")))
 
 
 @pytest.fixture
@@ -56,11 +58,13 @@ def test_train_puts_the_report_in_summary_json_under_the_backend_name(toy, tmp_p
     summary = train_run(_spec(out), progress=False)
     assert summary["toyr"] == {"batch": 2, "toy_flag": 3, "out": str(out)}
     assert json.loads((out / "summary.json").read_text())["toyr"] == summary["toyr"]
+    assert summary["toy_flag"] == 3 and "absent" not in summary and "batch" not in summary  # promote: only its keys
     assert CALLS == [dict(name="xx", env_options={}, out=out, seed=0, toy_flag=3)]
     # jaxrl eval: the backend's option is accepted, listed, and reaches the report (no results folder)
     rc = cli.main(["eval", str(out), "--episodes", "2", "--toy-flag", "7", "--seed", "5", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert rc == 0 and result["toyr"] == {"batch": 2, "toy_flag": 7, "out": None} and CALLS[-1]["seed"] == 5
+    assert result["toy_flag"] == 7
     assert cli.main(["eval", str(out), "--episodes", "2"]) == 0
     assert "toy report: batch 2" in capsys.readouterr().out
     with pytest.raises(SystemExit):

@@ -164,3 +164,4 @@ def test_a_stopped_scst_run_resumes_bit_exact(tmp_path):
 
     resumed, ref = assert_resumes_bit_exact(spec, tmp_path, stop_after=3)
     assert ref["num_updates"] == 8 and resumed["dialogue"]["bleu"] == ref["dialogue"]["bleu"]
+    assert resumed["bleu"] == resumed["dialogue"]["bleu"] and len(ref["bleu"]["test"]) == 2  # also at the top level

@@ -60,7 +60,9 @@ def test_scst_raises_test_bleu_over_stage1(stage1, tmp_path, baseline):
     if baseline == "greedy":
         p = jaxrl_cli("eval", str(tmp_path / baseline), "--json", "--episodes", "2", "--examples", "2", timeout=900)
         assert p.returncode == 0, p.stderr[-2000:]
-        report = json.loads(p.stdout)["dialogue"]
+        result = json.loads(p.stdout)
+        report = result["dialogue"]
+        assert result["bleu"] == report["bleu"]  # promoted to the top level, as in summary.json
         for split in ("train", "test"):  # the same greedy replies (pytest.approx takes no nested dicts)
             assert report["bleu"][split] == pytest.approx(summary["dialogue"]["bleu"][split])
         assert len(report["examples"]) == 2

@@ -24,7 +24,7 @@ search is mctx's, with the env's own rules as the model (:mod:`jaxrl.core.games`
 (:mod:`jaxrl.envs.pgx_report`) plays the best network with search (``act_game``: no root noise,
 most-visited moves) ``eval_games`` games against a uniformly random player and as many against plain
 rollout MCTS with ``baseline_factor`` times its simulations, half of them with each colour:
-``eval_vs_random`` and ``eval_vs_mcts`` (win, draw, loss fractions per seed) under ``pgx`` in summary.json.
+``eval_vs_random`` and ``eval_vs_mcts`` (win, draw, loss fractions per seed) in summary.json (and under ``pgx``).
 """
 from __future__ import annotations
 

@@ -129,8 +129,7 @@ def run(args) -> int:
         "per_seed": [{"label": lab, "mean_return": float(r.mean()), "std_return": float(r.std())}
                      for lab, r in zip(labels, returns)],
     }
-    if extra is not None:
-        result[extra[0]] = extra[1]
+    result.update(extra)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

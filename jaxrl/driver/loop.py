@@ -297,9 +297,7 @@ def finish(run: Run, state, acc, reason: Optional[str]) -> dict:
     if p.eval_c is not None:  # the env backend's own evaluation (Backend.report), under its name
         from jaxrl.evaluation import backend_report
 
-        extra = backend_report(spec.env_id, spec.env_options, p.agent, state, out=p.out)
-        if extra is not None:
-            summary[extra[0]] = extra[1]
+        summary.update(backend_report(spec.env_id, spec.env_options, p.agent, state, out=p.out))
     if p.out is not None:
         results.write_json_atomic(p.out / "summary.json", summary)
     if reason is not None and reason != "max_minutes":

@@ -132,4 +132,5 @@ def _report_options() -> tuple:
     return OPTIONS
 
 
-BACKEND = Backend(name="pgx", make=make_pgx, ids=pgx_ids, report=Report(_report, _text, _report_options()))
+BACKEND = Backend(name="pgx", make=make_pgx, ids=pgx_ids, report=Report(_report, _text, _report_options(),
+                                                                     promote=("eval_vs_random", "eval_vs_mcts")))

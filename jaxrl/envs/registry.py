@@ -38,11 +38,14 @@ class Report:
              by ``jaxrl eval`` (their defaults at the end of training).
     text:    ``text(result) -> list[str]``: the dict as lines for the terminal.
     options: ``(flag, argparse keyword arguments)`` pairs that ``jaxrl eval RUN`` accepts for a run of this backend.
+    promote: keys of the result also written at the top level of ``summary.json`` and of ``jaxrl eval --json``
+             (the dialogue env's ``bleu``, pgx's ``eval_vs_random``), beside the whole dict under the name.
     """
 
     run: Callable[..., dict]
     text: Callable[[dict], list] = lambda result: []
     options: tuple = ()
+    promote: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The dialogue backend's report: greedy BLEU on every train and test pair, and example replies.
 
-Run at the end of ``jaxrl train`` (``summary.json["dialogue"]``) and by ``jaxrl eval RUN``
+Run at the end of ``jaxrl train`` (``summary.json["dialogue"]``, its ``bleu`` also at the top level) and by ``jaxrl eval RUN``
 (:class:`jaxrl.envs.registry.Report`). ``Agent.act`` decodes every input of both splits, for every
 batch member (seed, sweep point) at once, in chunks of :data:`CHUNK` inputs.
 """
@@ -69,4 +69,5 @@ def text(result: dict) -> list[str]:
 
 
 REPORT = Report(run=run, text=text, options=(("--examples", dict(type=int, default=5, metavar="N",
-                                                                   help="example replies to show (default 5)")),))
+                                                                   help="example replies to show (default 5)")),),
+                promote=("bleu",))
