@@ -41,7 +41,11 @@ def make_evaluate(env, agent, max_steps: int | None = None) -> Callable:
 
     ``agent`` is an :class:`~jaxrl.core.agent.Agent` (its ``act``, and ``act_carry`` for a recurrent
     policy, whose memory is carried from step to step) or a bare ``act(state, obs, key)`` function.
+    An agent that plans with a two-player game's rules (``Agent.act_game``, on an env with ``env.game``)
+    is evaluated by :func:`make_game_evaluate` instead: greedy self-play would say nothing.
     """
+    if getattr(env, "game", None) is not None and getattr(agent, "act_game", None) is not None:
+        return make_game_evaluate(env.game, agent, env.spec.num_envs)
     act = getattr(agent, "act", agent)
     act_carry = getattr(agent, "act_carry", None)
     limit = int(max_steps or env.spec.max_episode_steps or DEFAULT_MAX_STEPS)
@@ -70,6 +74,23 @@ def make_evaluate(env, agent, max_steps: int | None = None) -> Callable:
         carry = (jnp.zeros((), jnp.int32), env_state, ts.obs, memory, jnp.ones((n,), bool),
                  jnp.zeros((n,), jnp.float32), k_run)
         return jax.lax.while_loop(cond, body, carry)[5]
+
+    return evaluate
+
+
+def make_game_evaluate(game, agent, games: int) -> Callable:
+    """``evaluate(state, key) -> outcomes [games]`` (``games`` rounded up to even): the agent
+    (``Agent.act_game``, e.g. AlphaZero's search) against a uniformly random player, half of the games
+    with each colour; each outcome is +1 / 0 / -1 from the agent's view, so their mean is the win rate
+    minus the loss rate (the curve ``jaxrl plot --metric eval_return`` draws for game players)."""
+    from jaxrl.core import games as G
+    from jaxrl.envs.pgx_report import agent_player
+
+    n = games + games % 2
+
+    def evaluate(state, key):
+        me = agent_player(agent, game, state)
+        return G.play_match(game, me, G.random_player(game), n, key).astype(jnp.float32)
 
     return evaluate
 

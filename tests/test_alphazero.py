@@ -128,6 +128,26 @@ def test_the_tic_tac_toe_solver_is_perfect(game):
     assert (against_random >= 0).all() and (against_random > 0).mean() > 0.7
 
 
+def test_periodic_evaluation_of_a_game_player_plays_a_random_opponent(game):
+    """``make_evaluate`` of an agent with ``act_game`` on a two-player pgx env: games against a uniformly
+    random player (both colours; an odd count is rounded up), outcomes +1/0/-1 from the agent's view. The
+    perfect player never loses and mostly wins; a player that always takes the first legal cell loses some."""
+    from types import SimpleNamespace
+
+    from _game_solvers import ttt_perfect_player
+    from jaxrl.evaluation import make_eval_env, make_evaluate
+
+    env = make_eval_env(TTT, 7, 1, {})
+    perfect = ttt_perfect_player(game)
+    first = lambda g, key: jnp.argmax(jax.vmap(game.legal)(g), axis=-1).astype(jnp.int32)  # noqa: E731
+    out = {}
+    for name, player in (("perfect", perfect), ("first", first)):
+        agent = SimpleNamespace(act=None, act_game=lambda s, g, key, p=player: p(g, key))
+        out[name] = np.asarray(jax.jit(make_evaluate(env, agent))(None, jax.random.PRNGKey(3)))
+    assert out["perfect"].shape == (8,) and set(out["perfect"]) <= {0.0, 1.0} and out["perfect"].mean() > 0.5
+    assert set(out["first"]) <= {-1.0, 0.0, 1.0} and (out["first"] < 0).any()
+
+
 def _brute_c4(mine, theirs):
     """Plain negamax, no table, no cut-off: the oracle of c4_solve on very small positions."""
     from _game_solvers import C4_LINES, COLS, ROWS

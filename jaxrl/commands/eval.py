@@ -134,7 +134,10 @@ def run(args) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{spec.algo} on {spec.env_id}: checkpoint at update {meta['update']} "
-          f"({meta.get('env_steps', 0):,} env steps per seed), {args.episodes} greedy episodes per seed")
+          f"({meta.get('env_steps', 0):,} env steps per seed), " + (
+              f"{returns.shape[-1]} games per seed against a random player (win +1, draw 0, loss -1)"
+              if agent.act_game is not None and spec.env_id.startswith("pgx:") else
+              f"{args.episodes} greedy episodes per seed"))
     w = max(len(lab) for lab in labels)
     print(f"{'':<{w}}  {'mean':>10}  {'std':>10}")
     for row in result["per_seed"]:

@@ -316,7 +316,9 @@ def print_summary(summary: dict, spec, out: str, stream=sys.stdout) -> None:
         print(f"{s:>{w0}}  " + (f"{label:<{w1}}  " if w1 else "") + f"{r:>12}", file=stream)
     if summary.get("eval_return"):
         ev = [f"{x:.2f}" if x is not None else "n/a" for x in summary["eval_return"]]
-        print(f"eval_return (greedy, {summary['eval_episodes']} episodes per seed): {', '.join(ev)}", file=stream)
+        what = (f"{summary['eval_episodes']} games per seed against a random player, both colours: win rate - loss rate"
+                if summary.get("eval_opponent") == "random" else f"greedy, {summary['eval_episodes']} episodes per seed")
+        print(f"eval_return ({what}): {', '.join(ev)}", file=stream)
     finite = [x for x in summary["final_return"] if x is not None and math.isfinite(x)]
     if finite:
         import statistics
