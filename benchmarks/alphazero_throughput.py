@@ -31,8 +31,9 @@ from jaxrl.agents import alphazero  # noqa: E402
 from jaxrl.core import games as G  # noqa: E402
 
 
-def rows_for(env_id: str, sims: int, updates: int, repeats: int) -> list[dict]:
-    cfg = alphazero.Config.from_dict(dict(num_simulations=sims, arena_every=0))
+def rows_for(env_id: str, sims: int, updates: int, repeats: int, search: str = "muzero") -> list[dict]:
+    cfg = alphazero.Config.from_dict(dict(num_simulations=sims, arena_every=0, search=search))
+    gumbel = search == "gumbel"
     env = envs.make(env_id, num_envs=cfg.num_envs)
     agent = alphazero.make_agent(cfg, env)
     hp = cfg.hparams()
@@ -44,7 +45,7 @@ def rows_for(env_id: str, sims: int, updates: int, repeats: int) -> list[dict]:
     compiled, compile_s = compile_timed(jax.jit(train), state)
     moves = updates * cfg.num_envs * cfg.moves_per_update
     best = min(timed_run(compiled, state)[0] for _ in range(repeats))
-    out = [dict(what="update", env=env_id, sims=sims, moves_per_s=moves / best, compile_s=compile_s)]
+    out = [dict(what="update", env=env_id, search=search, sims=sims, moves_per_s=moves / best, compile_s=compile_s)]
 
     net = alphazero.PolicyValueNet(env.spec.action_space.n, cfg.channels, cfg.blocks)
     g0 = jax.vmap(env.game.init)(jax.random.split(jax.random.PRNGKey(1), cfg.num_envs))
@@ -52,7 +53,7 @@ def rows_for(env_id: str, sims: int, updates: int, repeats: int) -> list[dict]:
     def search_only(params, g, key):
         def move(c, k):
             g = c
-            a = G.greedy_action(G.search(env.game, net.apply, params, g, k, sims, hp=hp), False)
+            a = G.greedy_action(G.search(env.game, net.apply, params, g, k, sims, gumbel=gumbel, hp=hp), gumbel)
             g = jax.vmap(env.game.step)(g, a)
             fresh = jax.vmap(env.game.init)(jax.random.split(k, cfg.num_envs))
             done = jax.vmap(env.game.terminal)(g)
@@ -64,7 +65,7 @@ def rows_for(env_id: str, sims: int, updates: int, repeats: int) -> list[dict]:
 
     compiled, compile_s = compile_timed(jax.jit(search_only), state.best, g0, jax.random.PRNGKey(2))
     best = min(timed_run(compiled, state.best, g0, jax.random.PRNGKey(2))[0] for _ in range(repeats))
-    out.append(dict(what="search_only", env=env_id, sims=sims, moves_per_s=moves / best, compile_s=compile_s))
+    out.append(dict(what="search_only", env=env_id, search=search, sims=sims, moves_per_s=moves / best, compile_s=compile_s))
     return out
 
 
@@ -74,9 +75,12 @@ def main(argv=None) -> None:
     p.add_argument("--sims", type=int, nargs="+", default=[32, 128])
     p.add_argument("--updates", type=int, default=8)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--search", nargs="+", choices=["muzero", "gumbel"], default=["muzero"],
+                   help="mctx policy of the rows (pgx's example self-plays with gumbel)")
     args = p.parse_args(argv)
-    rows = [r for sims in args.sims for r in rows_for(args.env, sims, args.updates, args.repeats)]
-    print_table(rows, ["what", "env", "sims", "moves_per_s", "compile_s"])
+    rows = [r for search in args.search for sims in args.sims
+            for r in rows_for(args.env, sims, args.updates, args.repeats, search)]
+    print_table(rows, ["what", "env", "search", "sims", "moves_per_s", "compile_s"])
     write_results("alphazero_throughput", rows, {"load_average": os.getloadavg(), "updates": args.updates})
 
 
