@@ -240,6 +240,12 @@ def test_experiment_file_mistakes(tmp_path, capsys):
     exp.write_text(json.dumps({"algo": "ppo", "config": [1, 2]}))
     rc = cli.main(["train", "--experiment", str(exp), "--out", str(tmp_path / "out")])
     assert_one_line_error(rc, capsys.readouterr().err, "'config' must be a JSON dict")
+    exp.write_text(json.dumps({"algo": "ppo", "eval_evry": 100}))  # a misspelt run setting is not ignored
+    rc = cli.main(["train", "--experiment", str(exp), "--out", str(tmp_path / "out")])
+    assert_one_line_error(rc, capsys.readouterr().err, "unknown key 'eval_evry'")
+    exp.write_text(json.dumps({"algo": "ppo", "eval_every": "often"}))
+    rc = cli.main(["train", "--experiment", str(exp), "--out", str(tmp_path / "out")])
+    assert_one_line_error(rc, capsys.readouterr().err, "'eval_every' must be a JSON int")
     assert not (tmp_path / "out").exists()
 
 

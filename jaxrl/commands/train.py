@@ -57,7 +57,9 @@ RUN_OPTIONS = [  # (flag, kwargs): the options every algorithm shares
                           "one field each)")),
     ("--log-every", dict(type=_int("log_every"), help="env steps per seed between logging points "
                                                       "(default 1%% of the run)")),
-    ("--experiment", dict(help="JSON file with algo, env, num_seeds and config; flags override it")),
+    ("--experiment", dict(help="JSON file with algo, env, num_seeds, config, env_options and run settings "
+                                "(seed, log_every, eval_every, eval_episodes, checkpoint_every, max_minutes); "
+                                "flags override it")),
     ("--env-option", dict(action="append", metavar="KEY=VALUE",
                           help="option passed to the env backend, e.g. episodic_life=false (repeatable)")),
     ("--quiet", dict(action="store_true", help="no progress line")),
@@ -194,6 +196,12 @@ def _env_value(v: str):
     return v
 
 
+# run settings an experiment file may hold beside algo/env/config (the flags of the same names override them)
+EXPERIMENT_RUN_INTS = ("seed", "log_every", "eval_every", "eval_episodes", "checkpoint_every")
+EXPERIMENT_KEYS = {"algo", "env", "num_seeds", "config", "env_options", "devices", "reference", "target_return",
+                   "max_minutes", *EXPERIMENT_RUN_INTS}
+
+
 def _read_experiment(argv: list[str]) -> dict:
     from jaxrl.cli import UsageError
 
@@ -213,9 +221,15 @@ def _read_experiment(argv: list[str]) -> dict:
         raise ConfigError("experiment", f"{path} is not valid JSON ({e.msg if hasattr(e, 'msg') else e})")
     if not isinstance(experiment, dict):
         raise ConfigError("experiment", f"{path} must hold a JSON object")
-    for key, kind in (("config", dict), ("env_options", dict), ("algo", str), ("env", str), ("num_seeds", int)):
+    for key, kind in (("config", dict), ("env_options", dict), ("algo", str), ("env", str), ("num_seeds", int),
+                      *((k, int) for k in EXPERIMENT_RUN_INTS), ("max_minutes", (int, float))):
         if key in experiment and (not isinstance(experiment[key], kind) or isinstance(experiment[key], bool)):
-            raise ConfigError("experiment", f"{path}: {key!r} must be a JSON {kind.__name__}")
+            what = kind.__name__ if isinstance(kind, type) else "number"
+            raise ConfigError("experiment", f"{path}: {key!r} must be a JSON {what}")
+    unknown = sorted(set(experiment) - EXPERIMENT_KEYS)
+    if unknown:
+        raise ConfigError("experiment", f"{path}: unknown key {unknown[0]!r}; an experiment file holds "
+                                        f"{', '.join(sorted(EXPERIMENT_KEYS))} (algorithm settings go under 'config')")
     return experiment
 
 
@@ -282,15 +296,18 @@ def parse(argv: list[str]):
     env_id = envs.canonical_id(env_id)
     env_options = dict(experiment.get("env_options", {}))
     env_options.update({k: _env_value(v) for k, v in _parse_kv(args.get("env_option"), "env_option").items()})
+    def run(key, default=None):  # a flag, else the experiment file's run setting, else the default
+        return args.get(key, experiment.get(key, default))
+
     out = args.get("out")
     if out is None:
         out = f"runs/{algo}-{env_id.split(':')[-1]}-{time.strftime('%Y%m%d-%H%M%S')}"
     spec = RunSpec(algo=algo, env_id=env_id, config=config, num_seeds=args.get("num_seeds", experiment.get("num_seeds", 1)),
-                   seed=args.get("seed", 0), sweep=_sweep(args, module), out=out, log_every=args.get("log_every"),
+                   seed=run("seed", 0), sweep=_sweep(args, module), out=out, log_every=run("log_every"),
                    env_options=env_options, devices=parse_devices(args.get("devices", experiment.get("devices", "all"))),
-                   eval_every=args.get("eval_every"), eval_episodes=args.get("eval_episodes", 10),
-                   checkpoint_every=args.get("checkpoint_every"), tensorboard=bool(args.get("tensorboard", False)),
-                   memory_budget_gb=args.get("memory_budget"), max_minutes=args.get("max_minutes"),
+                   eval_every=run("eval_every"), eval_episodes=run("eval_episodes", 10),
+                   checkpoint_every=run("checkpoint_every"), tensorboard=bool(args.get("tensorboard", False)),
+                   memory_budget_gb=args.get("memory_budget"), max_minutes=run("max_minutes"),
                    agent_source=source, init_from=args.get("init_from"), init_keys=args.get("init_keys", ".params"))
     validate(spec)
     return spec, bool(args.get("quiet", False)), args.get("compile_cache")
