@@ -55,7 +55,6 @@ from pathlib import Path
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 
 EXAMPLE_DIR = Path("/work/peers/pgx-az/alphazero")
 NEEDED = ("Config", "forward_fn", "forward", "recurrent_fn", "SelfplayOutput", "selfplay")
