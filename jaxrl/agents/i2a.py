@@ -92,8 +92,21 @@ def distillation_loss(teacher_logits, student_logits):
     return ce, ce - categorical_entropy(jax.lax.stop_gradient(teacher_logits)).mean()
 
 
+def check_env(spec) -> None:
+    """I2A's envs: discrete actions and images of binary planes (MinAtar); else a ConfigError naming ``env``."""
+    if not spec.discrete or len(spec.obs_shape) != 3:
+        raise ConfigError("env", f"I2A needs image observations [H, W, C] and discrete actions; {spec.env_id} "
+                                 f"has {spec.obs_shape} and {spec.action_space}")
+    if jnp.dtype(spec.obs_dtype) == jnp.uint8:  # envpool Atari: grayscale pixels, not planes of 0/1
+        raise ConfigError("env", f"I2A's env model predicts binary planes (MinAtar games, e.g. gymnax:Breakout-MinAtar); "
+                                 f"{spec.env_id} has {spec.obs_dtype} pixel frames, which it does not model yet")
+
+
 def prepare(spec, log=None):
     """The driver's hook before the agent: train (or find) the env model; returns ``(spec, summary extras)``."""
+    from jaxrl import envs
+
+    check_env(envs.make(spec.env_id, num_envs=1, **spec.env_options).spec)  # before any stage runs
     cfg = spec.config
     if cfg.env_model == "random":
         return spec, {}
@@ -122,9 +135,7 @@ def _model_params(config: Config, model, obs_shape):
 def make_agent(config: Config, env) -> Agent:
     config.validate()
     spec = env.spec
-    if not spec.discrete or len(spec.obs_shape) != 3:
-        raise ConfigError("env", f"I2A needs image observations [H, W, C] and discrete actions; {spec.env_id} "
-                                 f"has {spec.obs_shape} and {spec.action_space}")
+    check_env(spec)
     head = head_for(spec.action_space)
     A, obs_shape = spec.action_space.n, tuple(spec.obs_shape)
     model = stages.model_for(config, A)
