@@ -44,7 +44,7 @@ def make_evaluate(env, agent, max_steps: int | None = None) -> Callable:
     An agent that plans with a two-player game's rules (``Agent.act_game``, on an env with ``env.game``)
     is evaluated by :func:`make_game_evaluate` instead: greedy self-play would say nothing.
     """
-    if getattr(env, "game", None) is not None and getattr(agent, "act_game", None) is not None:
+    if plays_games(env, agent):
         return make_game_evaluate(env.game, agent, env.spec.num_envs)
     act = getattr(agent, "act", agent)
     act_carry = getattr(agent, "act_carry", None)
@@ -76,6 +76,12 @@ def make_evaluate(env, agent, max_steps: int | None = None) -> Callable:
         return jax.lax.while_loop(cond, body, carry)[5]
 
     return evaluate
+
+
+def plays_games(env, agent) -> bool:
+    """Whether ``agent`` is evaluated by games against a random player (:func:`make_game_evaluate`): it plans
+    with a two-player game's rules (``Agent.act_game``) and ``env`` gives them (``env.game``)."""
+    return getattr(env, "game", None) is not None and getattr(agent, "act_game", None) is not None
 
 
 def make_game_evaluate(game, agent, games: int) -> Callable:

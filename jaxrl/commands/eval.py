@@ -91,8 +91,8 @@ def load_run(run_dir: str):
 
 
 def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0, state_too: bool = False):
-    """-> (spec, checkpoint meta, returns [batch, episodes] as NumPy); with ``state_too`` also the agent
-    and the restored batch of states."""
+    """-> (spec, checkpoint meta, returns [batch, episodes] as NumPy); with ``state_too`` also the agent,
+    the restored batch of states and the evaluation env."""
     import jax
     import numpy as np
 
@@ -105,20 +105,21 @@ def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0,
         raise ConfigError("max_steps", f"must be >= 0; got {max_steps}")
     spec, meta, agent, state = load_run(run_dir)
     batch = len(spec.sweep_points()) * spec.num_seeds
-    evaluate = make_evaluate(make_eval_env(spec.env_id, episodes, batch, spec.env_options), agent, max_steps or None)
+    env = make_eval_env(spec.env_id, episodes, batch, spec.env_options)
+    evaluate = make_evaluate(env, agent, max_steps or None)
     eval_keys = jax.random.split(jax.random.PRNGKey(seed), batch)
     returns = jax.jit(parallel.vmap(evaluate))(state, eval_keys)
     if state_too:
-        return spec, meta, np.asarray(returns), agent, state
+        return spec, meta, np.asarray(returns), agent, state, env
     return spec, meta, np.asarray(returns)
 
 
 def run(args) -> int:
-    from jaxrl.evaluation import backend_report, report_lines
+    from jaxrl.evaluation import backend_report, plays_games, report_lines
 
     args, backend_options = parse(list(args.argv))
-    spec, meta, returns, agent, state = evaluate_run(args.run_dir, args.episodes, args.seed, args.max_steps,
-                                                     state_too=True)
+    spec, meta, returns, agent, state, env = evaluate_run(args.run_dir, args.episodes, args.seed, args.max_steps,
+                                                          state_too=True)
     extra = backend_report(spec.env_id, spec.env_options, agent, state, seed=args.seed, **backend_options)
     labels = [", ".join([f"seed={s}"] + [f"{k}={p[k]}" for k in spec.sweep])
               for p in spec.sweep_points() for s in range(spec.num_seeds)]
@@ -136,7 +137,7 @@ def run(args) -> int:
     print(f"{spec.algo} on {spec.env_id}: checkpoint at update {meta['update']} "
           f"({meta.get('env_steps', 0):,} env steps per seed), " + (
               f"{returns.shape[-1]} games per seed against a random player (win +1, draw 0, loss -1)"
-              if agent.act_game is not None and spec.env_id.startswith("pgx:") else
+              if plays_games(env, agent) else
               f"{args.episodes} greedy episodes per seed"))
     w = max(len(lab) for lab in labels)
     print(f"{'':<{w}}  {'mean':>10}  {'std':>10}")

@@ -291,7 +291,9 @@ def finish(run: Run, state, acc, reason: Optional[str]) -> dict:
         summary["eval_return"] = [results.nan_to_none(float(x)) for x in last_eval.mean(-1)]
         summary["eval_return_std"] = [results.nan_to_none(float(x)) for x in last_eval.std(-1)]
         summary["eval_episodes"] = int(last_eval.shape[-1])
-        if getattr(p.env, "game", None) is not None and p.agent.act_game is not None:
+        from jaxrl.evaluation import plays_games
+
+        if plays_games(p.env, p.agent):
             summary["eval_opponent"] = "random"  # make_game_evaluate: outcomes +1/0/-1 against a random player
     if spec.resume:
         summary["resumed_from_update"] = run.session_start
