@@ -78,3 +78,25 @@ def test_a2c_config_errors_are_one_line():
         with pytest.raises(ConfigError) as e:
             a2c.Config.from_dict(bad)
         assert "\n" not in str(e.value) and str(e.value).startswith(name + ":"), str(e.value)
+
+
+def test_a2c_torso_auto_picks_the_nature_cnn_for_frames_only():
+    """``torso="auto"`` gives the Nature CNN (conv kernels in the params) for uint8 84x84x4 frames and two MLPs for
+    vectors; asking for the CNN on vectors is one ConfigError naming ``torso``."""
+    from types import SimpleNamespace
+
+    frames = SimpleNamespace(discrete=True, obs_shape=(84, 84, 4), obs_dtype=np.uint8, env_id="frames",
+                             action_space=SimpleNamespace(n=4))
+    vectors = SimpleNamespace(discrete=True, obs_shape=(4,), obs_dtype=np.float32, env_id="vectors",
+                              action_space=SimpleNamespace(n=2))
+
+    def kernels(spec, torso="auto"):
+        net = a2c.network(a2c.Config(torso=torso), spec)[0]
+        params = net.init(jax.random.PRNGKey(0), jnp.zeros((1,) + spec.obs_shape, spec.obs_dtype))
+        return [leaf.ndim for leaf in jax.tree.leaves(params)]
+
+    assert 4 in kernels(frames)  # a conv kernel [kh, kw, in, out]
+    assert 4 not in kernels(vectors) and len(kernels(vectors)) == len(kernels(vectors, "separate"))
+    with pytest.raises(ConfigError, match="use --torso separate") as e:
+        kernels(vectors, "nature_cnn")
+    assert e.value.field == "torso"

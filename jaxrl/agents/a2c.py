@@ -12,7 +12,9 @@ with the global gradient norm clipped to ``max_grad_norm``.  Advantages:
   GAE with lambda = 1, which is how it is computed (truncated episodes bootstrap from ``final_obs``);
 * ``returns="gae"``: GAE(``gae_lambda``).
 
-``torso="separate"`` uses two MLPs (actor and critic); ``torso="shared"`` one MLP with two heads.
+``torso="separate"`` uses two MLPs (actor and critic); ``torso="shared"`` one MLP with two heads;
+``torso="nature_cnn"`` one Nature CNN with two heads, for Atari frames; ``auto`` (the default) is
+``nature_cnn`` for uint8 frame stacks and ``separate`` otherwise.
 Discrete (categorical) and continuous (diagonal Gaussian) actions, as in PPO.
 """
 from __future__ import annotations
@@ -31,7 +33,7 @@ from jaxrl.core.agent import Agent, explained_variance
 from jaxrl.core.optim import gradient_step, optimizer, schedule
 from jaxrl.networks import MLP, ActorCritic, orthogonal
 from jaxrl.networks.distributions import head_for
-from jaxrl.networks.torsos import flatten_obs
+from jaxrl.networks.torsos import check_nature_cnn, flatten_obs, pixel_frames
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +51,8 @@ class Config(Config):
     max_grad_norm: float = field(0.5, traced=True, low=0.0, low_open=True, help="global grad-norm clip")
     normalize_advantages: bool = field(False, help="standardise advantages over each rollout")
     anneal_lr: bool = field(False, help="anneal the learning rate linearly to 0")
-    torso: str = field("separate", choices=("separate", "shared"), help="actor and critic torsos")
+    torso: str = field("auto", choices=("auto", "separate", "shared", "nature_cnn"),
+                       help="actor and critic torsos; auto = nature_cnn for uint8 frames, else separate")
     hidden: int = field(64, low=1, help="units per hidden layer")
     layers: int = field(2, low=1, high=8, help="hidden layers")
     activation: str = field("tanh", choices=("tanh", "relu", "gelu"), help="hidden activation")
@@ -102,9 +105,16 @@ def network(config: Config, spec):
     and ``policy`` is the :class:`jaxrl.core.onpolicy.Policy` a rollout acts with (I2A collects with it)."""
     continuous = not spec.discrete
     head = head_for(spec.action_space)
-    net_cls = SharedActorCritic if config.torso == "shared" else ActorCritic
-    net = net_cls(head.action_dim, continuous, (config.hidden,) * config.layers, config.activation,
-                  obs_ndim=len(spec.obs_shape))  # image observations (MinAtar) are flattened
+    torso = config.torso
+    if torso == "auto":
+        torso = "nature_cnn" if pixel_frames(spec) else "separate"
+    if torso == "nature_cnn":
+        check_nature_cnn(spec, "separate")
+    args = (head.action_dim, continuous, (config.hidden,) * config.layers, config.activation)
+    if torso == "shared":
+        net = SharedActorCritic(*args, obs_ndim=len(spec.obs_shape))
+    else:  # image observations (MinAtar) are flattened by the MLP torsos
+        net = ActorCritic(*args, obs_ndim=len(spec.obs_shape), torso="nature_cnn" if torso == "nature_cnn" else "mlp")
 
     def apply(params, obs):
         pi, v, log_std = net.apply(params, obs)

@@ -22,7 +22,6 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxrl import losses
 from jaxrl.config import Config, ConfigError, field
@@ -32,6 +31,7 @@ from jaxrl.core.optim import optimizer, schedule
 from jaxrl.networks import ActorCritic
 from jaxrl.networks.distributions import head_for
 from jaxrl.networks.recurrent import make_recurrent
+from jaxrl.networks.torsos import check_nature_cnn, pixel_frames
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,10 +134,9 @@ def _torso(config, spec) -> str:
     """``config.torso`` with ``auto`` resolved for ``spec`` (a one-line error for frames too small for the CNN)."""
     torso = config.torso
     if torso == "auto":
-        torso = "nature_cnn" if (len(spec.obs_shape) == 3 and spec.obs_dtype == np.uint8) else "mlp"
-    if torso == "nature_cnn" and (len(spec.obs_shape) != 3 or min(spec.obs_shape[:2]) < 36):
-        raise ConfigError("torso", f"nature_cnn needs image observations of at least 36x36xC; "
-                                   f"{spec.env_id} gives {spec.obs_shape}; use --torso mlp")
+        torso = "nature_cnn" if pixel_frames(spec) else "mlp"
+    if torso == "nature_cnn":
+        check_nature_cnn(spec, "mlp")
     return torso
 
 

@@ -16,6 +16,7 @@ from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+import numpy as np
 
 from jaxrl.networks.conv import Conv2D
 from jaxrl.networks.init import orthogonal
@@ -35,6 +36,21 @@ class MLP(nn.Module):
         for h in self.hidden:
             x = act(nn.Dense(h, kernel_init=orthogonal(2 ** 0.5))(x))
         return x
+
+
+def pixel_frames(spec) -> bool:
+    """Whether ``spec`` observes uint8 image stacks ``[H, W, C]`` (Atari frames)."""
+    return len(spec.obs_shape) == 3 and np.dtype(spec.obs_dtype) == np.uint8
+
+
+def check_nature_cnn(spec, instead: str) -> None:
+    """A :class:`jaxrl.config.ConfigError` naming ``torso`` unless ``spec`` has images of at least 36x36xC
+    (the smallest the Nature CNN's strides take); ``instead``: the torso the message suggests."""
+    from jaxrl.config import ConfigError
+
+    if len(spec.obs_shape) != 3 or min(spec.obs_shape[:2]) < 36:
+        raise ConfigError("torso", f"nature_cnn needs image observations of at least 36x36xC; {spec.env_id} "
+                                   f"gives {tuple(spec.obs_shape)}; use --torso {instead}")
 
 
 def flatten_obs(obs, obs_ndim: int):
