@@ -65,8 +65,9 @@ def _baseline(config, env_id, env_options, key, log):
     return env, state, a2c.network(a_cfg, env.spec)[2], float(ret[-1])
 
 
-def _collect(env, policy, state, key, num_transitions):
-    """Stage 1b: ``num_transitions`` transitions (rounded down to whole vector steps) of the A2C policy, sampled."""
+def _collect(env, policy, state, key, num_transitions, kind: em.FrameKind = em.PLANES):
+    """Stage 1b: ``num_transitions`` transitions (rounded down to whole vector steps) of the A2C policy, sampled;
+    ``next_obs`` holds what the model predicts (``kind.target``)."""
     from jaxrl.core import onpolicy
 
     steps = max(1, num_transitions // env.spec.num_envs)
@@ -74,14 +75,15 @@ def _collect(env, policy, state, key, num_transitions):
     def collect(params, env_state, obs, k):
         traj = onpolicy.rollout(env, policy, params, env_state, obs, (), k, steps)[3]
         flat = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731
-        return em.Transitions(flat(traj.obs), flat(traj.action).astype(jnp.int32), flat(traj.final_obs),
+        return em.Transitions(flat(traj.obs), flat(traj.action).astype(jnp.int32), kind.target(flat(traj.final_obs)),
                               flat(traj.reward).astype(jnp.float32))
 
     return jax.jit(collect)(state.params, state.env_state, state.obs, key)
 
 
-def model_for(config, num_actions) -> em.EnvModel:
-    return em.EnvModel(num_actions, config.model_channels)
+def model_for(config, num_actions, kind: em.FrameKind = em.PLANES):
+    """The env model for ``kind`` of frames: :class:`em.EnvModel` (planes) or :class:`em.PixelEnvModel`."""
+    return kind.model(num_actions, config.model_channels)
 
 
 def pretrain(config, env_id, env_options, seed: int, folder: Path, log=None) -> dict:
@@ -89,21 +91,24 @@ def pretrain(config, env_id, env_options, seed: int, folder: Path, log=None) -> 
     log = log or (lambda m: print(m, file=sys.stderr))
     k_a2c, k_collect, k_split, k_model = jax.random.split(jax.random.PRNGKey(seed), 4)
     env, state, policy, baseline_return = _baseline(config, env_id, env_options, k_a2c, log)
-    data = _collect(env, policy, state, k_collect, config.model_transitions)
+    kind = em.frame_kind(env.spec.obs_shape, env.spec.obs_dtype)
+    data = _collect(env, policy, state, k_collect, config.model_transitions, kind)
     m = data.obs.shape[0]
     perm = np.asarray(jax.random.permutation(k_split, m))
     held_n = max(1, m // 10)
     held, train = (jax.tree_util.tree_map(lambda x: x[perm[s]], data) for s in (slice(0, held_n), slice(held_n, m)))
-    model = model_for(config, env.spec.action_space.n)
+    model = model_for(config, env.spec.action_space.n, kind)
     t0 = time.perf_counter()
     params, losses = em.make_train_model(model, config.model_updates, config.model_batch)(k_model, train,
                                                                                         config.model_lr)
-    metrics = em.evaluate_model(model.apply, params, held)
+    metrics = em.evaluate_model(model.apply, params, held, kind=kind)
+    pixels = f", pixel MAE {metrics['pixel_mae']:.2f} (no-change frame accuracy " \
+             f"{metrics['copy_frame_accuracy']:.3f})" if kind is em.PIXELS else ""
     log(f"i2a: stage 2/3 env model, {m - held_n} transitions, {config.model_updates} updates: held-out cell "
-        f"accuracy {metrics['cell_accuracy']:.4f}, frame accuracy {metrics['frame_accuracy']:.3f}, reward MAE "
-        f"{metrics['reward_mae']:.4f} ({time.perf_counter() - t0:.0f} s)")
+        f"accuracy {metrics['cell_accuracy']:.4f}, frame accuracy {metrics['frame_accuracy']:.3f}{pixels}, reward "
+        f"MAE {metrics['reward_mae']:.4f} ({time.perf_counter() - t0:.0f} s)")
     metrics.update(final_loss=float(np.asarray(losses[-10:]).mean()), held_out=held_n, trained_on=m - held_n,
-                   channels=config.model_channels, env=env_id, baseline_steps=config.baseline_steps,
+                   channels=config.model_channels, kind=kind.name, env=env_id, baseline_steps=config.baseline_steps,
                    baseline_return=baseline_return, reward_rate=float(np.asarray(data.reward).mean()))
     save(folder, params, metrics)
     return metrics

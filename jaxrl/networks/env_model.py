@@ -2,23 +2,32 @@
 
 A conv net from ``(observation, action)`` to the next observation and the reward. The action enters
 as one-hot planes broadcast over the frame (``[H, W, A]`` concatenated to the observation's
-channels), as in the paper and Lapan's *Deep RL Hands-On* ch. 17. Observations are binary planes
-(MinAtar): the frame head gives one logit per cell, trained with a Bernoulli (sigmoid
-cross-entropy) loss; a predicted frame is ``logits > 0``. The reward head is a regression: its own convs
-per cell, summed over the frame (rewards come from local events, such as a ball meeting a brick).
+channels), as in the paper and Lapan's *Deep RL Hands-On* ch. 17. Two kinds of frames:
 
-Pure functions around the module:
+* ``planes`` (MinAtar: binary planes, :class:`EnvModel`): the frame head gives one logit per cell,
+  trained with a Bernoulli (sigmoid cross-entropy) loss; a predicted frame is ``logits > 0``.
+* ``pixels`` (envpool Atari: a stack of ``C`` uint8 grayscale frames, newest last,
+  :class:`PixelEnvModel`): as in Lapan's ch. 17, the model predicts the *change* of the newest
+  frame, ``(next - last) / 255``, with a squared-error loss; the imagined observation drops the
+  oldest frame and appends ``clip(last + 255 * change, 0, 255)``.
+
+The reward head is a regression: its own convs per cell, summed over the frame (rewards come from
+local events, such as a ball meeting a brick).
+
+Pure functions around the modules, chosen by :func:`frame_kind` (a :class:`FrameKind`):
 
 * :func:`bernoulli_logit_loss`, :func:`model_loss`, :func:`model_metrics` (cell accuracy, frame
-  accuracy, reward MAE);
+  accuracy, reward MAE; for pixels also the mean absolute pixel error and the accuracy of "the
+  frame does not change");
 * :func:`make_train_model`: the whole model training as one compiled program (a ``lax.scan`` of
   Adam steps on random minibatches of a transition dataset).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import flax.linen as nn
+import numpy as np
 import jax
 import jax.numpy as jnp
 import optax
@@ -58,8 +67,38 @@ class EnvModel(nn.Module):
         return logits, same_conv(1, r, "Reward_2", kernel=1, scale=0.01).sum((1, 2, 3))
 
 
+class PixelEnvModel(nn.Module):
+    """``(obs [N, H, W, C] uint8 or float on 0..255, action [N]) -> (change [N, H, W, 1], reward [N])``.
+
+    ``change`` predicts ``(next_frame - obs[..., -1]) / 255``. An ``s x s`` convolution with stride ``s``
+    (``H, W`` divisible by ``stride``), a residual 3x3 layer, then a dense map per cell to the ``s x s``
+    pixels it covers (a stride-``s`` transposed convolution without overlap, as the chapter's deconvolution).
+    """
+
+    num_actions: int
+    channels: int = 32
+    reward_hidden: int = 16
+    stride: int = 4
+
+    @nn.compact
+    def __call__(self, obs, action):
+        n, h, w = obs.shape[:3]
+        s = self.stride
+        x = jnp.concatenate([obs.astype(jnp.float32) * (1.0 / 255.0),
+                             action_planes(action, self.num_actions, (h, w))], -1)
+        z = nn.relu(Conv2D(self.channels, (s, s), (s, s), orthogonal(2 ** 0.5), name="Conv_0")(x))
+        z = nn.relu(same_conv(self.channels, z, "Conv_1")) + z
+        cells = nn.Dense(s * s, kernel_init=orthogonal(1.0), name="Frame")(z)  # [N, H/s, W/s, s*s]
+        change = cells.reshape(n, h // s, w // s, s, s).transpose(0, 1, 3, 2, 4).reshape(n, h, w, 1)
+        r = nn.relu(same_conv(self.reward_hidden, z, "Reward_0"))
+        return change, same_conv(1, r, "Reward_1", kernel=1, scale=0.01).sum((1, 2, 3))
+
+
 class Transitions(NamedTuple):
-    """A dataset of ``M`` transitions: ``obs [M, H, W, C]``, ``action [M]``, ``next_obs``, ``reward [M]``."""
+    """A dataset of ``M`` transitions: ``obs [M, H, W, C]``, ``action [M]``, ``next_obs``, ``reward [M]``.
+
+    ``next_obs`` is what the model predicts (:attr:`FrameKind.target`): the whole next observation for
+    binary planes, the newest frame alone (``[M, H, W, 1]``) for pixels."""
 
     obs: jax.Array
     action: jax.Array
@@ -73,10 +112,19 @@ def bernoulli_logit_loss(logits, target):
     return optax.sigmoid_binary_cross_entropy(logits, target.astype(logits.dtype)).mean()
 
 
-def model_loss(params, apply, batch: Transitions, reward_coef=1.0):
-    """``bernoulli_logit_loss(frame) + reward_coef * mean (r_hat - r)^2``; returns ``(loss, stats)``."""
-    logits, reward = apply(params, batch.obs, batch.action)
-    frame = bernoulli_logit_loss(logits, batch.next_obs)
+def change_loss(change, obs, next_frame):
+    """Mean squared error of the predicted change of the newest frame, ``change [N, H, W, 1]`` against
+    ``(next_frame - obs[..., -1:]) / 255`` (frames on 0..255); shape ``[]``."""
+    target = (next_frame.astype(jnp.float32) - obs[..., -1:].astype(jnp.float32)) * (1.0 / 255.0)
+    return ((change - target) ** 2).mean()
+
+
+def model_loss(params, apply, batch: Transitions, reward_coef=1.0, kind: str = "planes"):
+    """``frame loss + reward_coef * mean (r_hat - r)^2``; returns ``(loss, stats)``. The frame loss is
+    :func:`bernoulli_logit_loss` for planes, :func:`change_loss` for pixels."""
+    out, reward = apply(params, batch.obs, batch.action)
+    frame = (bernoulli_logit_loss(out, batch.next_obs) if kind == "planes"
+             else change_loss(out, batch.obs, batch.next_obs))
     r_loss = ((reward - batch.reward) ** 2).mean()
     total = frame + reward_coef * r_loss
     return total, {"model_loss": total, "frame_loss": frame, "reward_loss": r_loss}
@@ -93,24 +141,75 @@ def model_metrics(logits, reward_pred, next_obs, reward) -> dict:
             "reward_mae": jnp.abs(reward_pred - reward).mean()}
 
 
-def evaluate_model(apply, params, data: Transitions, batch_size: int = 1024) -> dict:
-    """:func:`model_metrics` over ``data``, in batches (host loop; floats out)."""
+def next_pixels(obs, change):
+    """The imagined next observation of a frame stack: ``obs [N, H, W, C]`` (0..255) without its oldest
+    frame, then ``clip(obs[..., -1:] + 255 * change, 0, 255)``; float32 ``[N, H, W, C]`` on 0..255."""
+    last = obs[..., -1:].astype(jnp.float32)
+    return jnp.concatenate([obs[..., 1:].astype(jnp.float32), jnp.clip(last + 255.0 * change, 0.0, 255.0)], -1)
+
+
+PIXEL_TOLERANCE = 8.0  # on 0..255: a predicted pixel within 8 levels (1/32 of the range) counts as right
+
+
+def pixel_metrics(change, reward_pred, obs, next_frame, reward) -> dict:
+    """Quality of predicted changes ``change [M, H, W, 1]`` of the newest frame of ``obs [M, H, W, C]``
+    (0..255) against ``next_frame [M, H, W, 1]``.
+
+    The predicted frame is ``clip(last + 255 * change, 0, 255)``; a pixel is right within
+    :data:`PIXEL_TOLERANCE`. ``cell_accuracy``: fraction of pixels right; ``frame_accuracy``: fraction of
+    frames with every pixel right; ``pixel_mae``: mean ``|error|`` on 0..255; ``reward_mae``; and
+    ``copy_frame_accuracy``, the frame accuracy of predicting no change (the trivial predictor).
+    """
+    last = obs[..., -1:].astype(jnp.float32)
+    truth = next_frame.astype(jnp.float32)
+    err = jnp.abs(jnp.clip(last + 255.0 * change, 0.0, 255.0) - truth)
+    right = err <= PIXEL_TOLERANCE
+    frames = lambda x: x.reshape(x.shape[0], -1).all(-1).mean()  # noqa: E731
+    return {"cell_accuracy": right.mean(), "frame_accuracy": frames(right), "pixel_mae": err.mean(),
+            "reward_mae": jnp.abs(reward_pred - reward).mean(),
+            "copy_frame_accuracy": frames(jnp.abs(last - truth) <= PIXEL_TOLERANCE)}
+
+
+class FrameKind(NamedTuple):
+    """What an environment model predicts for one kind of observation (:func:`frame_kind`)."""
+
+    name: str  # "planes" | "pixels"
+    model: type  # EnvModel | PixelEnvModel
+    target: Callable  # next_obs [.., H, W, C] -> what Transitions.next_obs holds
+    next_obs: Callable  # (obs, model output) -> the imagined next observation, float32
+    metrics: Callable  # (out, reward_pred, obs, next_obs, reward) -> dict
+
+
+PLANES = FrameKind("planes", EnvModel, lambda o: o, lambda obs, logits: (logits > 0).astype(jnp.float32),
+                   lambda out, r, obs, nxt, rew: model_metrics(out, r, nxt, rew))
+PIXELS = FrameKind("pixels", PixelEnvModel, lambda o: o[..., -1:], next_pixels, pixel_metrics)
+
+
+def frame_kind(obs_shape, obs_dtype) -> FrameKind:
+    """:data:`PIXELS` for uint8 frame stacks ``[H, W, C]`` (envpool Atari), :data:`PLANES` otherwise (MinAtar)."""
+    return PIXELS if len(obs_shape) == 3 and np.dtype(obs_dtype) == np.uint8 else PLANES
+
+
+def evaluate_model(apply, params, data: Transitions, batch_size: int = 1024, kind: FrameKind = PLANES) -> dict:
+    """``kind.metrics`` over ``data``, in batches (host loop; floats out)."""
     m = data.obs.shape[0]
-    parts = []
+    outs, rewards = [], []
     fn = jax.jit(apply)
     for i in range(0, m, batch_size):
-        logits, r = fn(params, data.obs[i:i + batch_size], data.action[i:i + batch_size])
-        parts.append((logits > 0, r))
-    pred = jnp.concatenate([p for p, _ in parts]).astype(jnp.float32) * 2 - 1
-    reward = jnp.concatenate([r for _, r in parts])
-    return {k: float(v) for k, v in model_metrics(pred, reward, data.next_obs, data.reward).items()}
+        out, r = fn(params, data.obs[i:i + batch_size], data.action[i:i + batch_size])
+        outs.append(jnp.where(out > 0, 1.0, -1.0) if kind is PLANES else out)  # planes: only the sign matters
+        rewards.append(r)
+    metrics = kind.metrics(jnp.concatenate(outs), jnp.concatenate(rewards), data.obs, data.next_obs, data.reward)
+    return {k: float(v) for k, v in metrics.items()}
 
 
-def make_train_model(model: EnvModel, num_updates: int, batch_size: int, reward_coef: float = 1.0):
+def make_train_model(model, num_updates: int, batch_size: int, reward_coef: float = 1.0):
     """``train(key, data: Transitions, lr) -> (params, losses [num_updates])``: one compiled program.
 
-    Adam on minibatches of ``batch_size`` transitions drawn uniformly with replacement.
+    Adam on minibatches of ``batch_size`` transitions drawn uniformly with replacement. ``model`` is an
+    :class:`EnvModel` or a :class:`PixelEnvModel` (its loss follows).
     """
+    kind = "pixels" if isinstance(model, PixelEnvModel) else "planes"
     def train(key, data: Transitions, lr):
         k_init, k_batch = jax.random.split(key)
         params = model.init(k_init, data.obs[:1], data.action[:1])
@@ -121,7 +220,7 @@ def make_train_model(model: EnvModel, num_updates: int, batch_size: int, reward_
             p, o = carry
             idx = jax.random.randint(k, (batch_size,), 0, m)
             batch = jax.tree_util.tree_map(lambda x: x[idx], data)
-            (loss, _), g = jax.value_and_grad(model_loss, has_aux=True)(p, model.apply, batch, reward_coef)
+            (loss, _), g = jax.value_and_grad(model_loss, has_aux=True)(p, model.apply, batch, reward_coef, kind)
             updates, o = tx.update(g, o, p)
             return (optax.apply_updates(p, updates), o), loss
 
