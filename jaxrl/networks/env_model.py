@@ -27,13 +27,13 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 import flax.linen as nn
-import numpy as np
 import jax
 import jax.numpy as jnp
 import optax
 
 from jaxrl.networks.conv import Conv2D
 from jaxrl.networks.init import orthogonal
+from jaxrl.networks.torsos import is_frame_stack
 
 
 def same_conv(features: int, x, name: str, kernel: int = 3, scale: float = 2 ** 0.5):
@@ -187,7 +187,7 @@ PIXELS = FrameKind("pixels", PixelEnvModel, lambda o: o[..., -1:], next_pixels, 
 
 def frame_kind(obs_shape, obs_dtype) -> FrameKind:
     """:data:`PIXELS` for uint8 frame stacks ``[H, W, C]`` (envpool Atari), :data:`PLANES` otherwise (MinAtar)."""
-    return PIXELS if len(obs_shape) == 3 and np.dtype(obs_dtype) == np.uint8 else PLANES
+    return PIXELS if is_frame_stack(obs_shape, obs_dtype) else PLANES
 
 
 def evaluate_model(apply, params, data: Transitions, batch_size: int = 1024, kind: FrameKind = PLANES) -> dict:

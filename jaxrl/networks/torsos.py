@@ -38,9 +38,14 @@ class MLP(nn.Module):
         return x
 
 
+def is_frame_stack(obs_shape, obs_dtype) -> bool:
+    """Whether observations of this shape and dtype are uint8 image stacks ``[H, W, C]`` (Atari frames)."""
+    return len(obs_shape) == 3 and np.dtype(obs_dtype) == np.uint8
+
+
 def pixel_frames(spec) -> bool:
-    """Whether ``spec`` observes uint8 image stacks ``[H, W, C]`` (Atari frames)."""
-    return len(spec.obs_shape) == 3 and np.dtype(spec.obs_dtype) == np.uint8
+    """:func:`is_frame_stack` of an env spec's observations."""
+    return is_frame_stack(spec.obs_shape, spec.obs_dtype)
 
 
 def check_nature_cnn(spec, instead: str) -> None:
