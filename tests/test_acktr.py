@@ -34,11 +34,14 @@ def test_acktr_solves_cartpole_4_seeds_through_jaxrl_train(tmp_path):
 
 
 def test_acktr_learns_pendulum():
-    """Continuous actions, 300k of the issue's 1M steps, gamma 0.9, 4 vmapped seeds: a random policy scores
-    about -1,200; the last logging point measured -180 / -757 / -178 / -176 (one seed still climbing)."""
-    cfg = acktr.Config(total_steps=300_000, gamma=0.9)
+    """Continuous actions, 500k of the issue's 1M steps, gamma 0.9, 8 vmapped seeds: a random policy scores
+    about -1,200; the last logging point measured -203 / -318 / -447 / -178 / -179 / -188 / -182 / -735
+    (2026-12-04, 18 s). At 300k steps with 4 seeds one seed ended near -760 on one VM and stuck at -1,600 (a
+    local optimum it never left) on another: which seed gets stuck depends on the CPU's float rounding, so
+    the test uses the longer budget and 8 seeds."""
+    cfg = acktr.Config(total_steps=500_000, gamma=0.9)
     agent = acktr.make_agent(cfg, envs.make("gymnax:Pendulum-v1", num_envs=cfg.num_envs))
-    _, m = jax.jit(jax.vmap(make_train(agent, 10)))(jax.random.split(jax.random.PRNGKey(0), 4))
+    _, m = jax.jit(jax.vmap(make_train(agent, 10)))(jax.random.split(jax.random.PRNGKey(0), 8))
     r = _returns(m)
     assert (r[:, 0] < -900).all(), r[:, 0]
     assert np.median(r[:, -1]) >= -500 and r[:, -1].min() >= -1000, r[:, -1]
