@@ -22,6 +22,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from jaxrl.config import ConfigError
+
 DEFAULT_MAX_STEPS = 10_000  # when the env declares no episode limit
 
 
@@ -36,8 +38,12 @@ def make_eval_env(env_id: str, num_episodes: int, batch: int, env_options: dict)
     return envs.make(env_id, num_envs=num_episodes, num_seeds=batch, **opts)
 
 
-def make_evaluate(env, agent, max_steps: int | None = None) -> Callable:
+def make_evaluate(env, agent, max_steps: int | None = None, epsilon: float = 0.0) -> Callable:
     """``evaluate(state, key) -> returns [env.spec.num_envs]``: one greedy episode per env copy.
+
+    ``epsilon > 0`` (discrete actions only) replaces each env's action by a uniform random one with that
+    probability, every step: the epsilon-greedy evaluation of the Atari protocols (Mnih et al. 2015: 0.05),
+    which keeps a greedy policy in a deterministic env from repeating one loop for the whole episode.
 
     ``agent`` is an :class:`~jaxrl.core.agent.Agent` (its ``act``, and ``act_carry`` for a recurrent
     policy, whose memory is carried from step to step) or a bare ``act(state, obs, key)`` function.
@@ -50,6 +56,13 @@ def make_evaluate(env, agent, max_steps: int | None = None) -> Callable:
     act_carry = getattr(agent, "act_carry", None)
     limit = int(max_steps or env.spec.max_episode_steps or DEFAULT_MAX_STEPS)
     n = env.spec.num_envs
+    if epsilon:
+        if not 0.0 < epsilon <= 1.0:
+            raise ConfigError("epsilon", f"must be in [0, 1]; got {epsilon}")
+        if not env.spec.discrete:
+            raise ConfigError("epsilon", f"epsilon-greedy evaluation needs discrete actions; {env.spec.env_id} "
+                                         "has continuous ones: leave --epsilon at 0")
+        num_actions = env.spec.action_space.n
 
     def evaluate(state, key):
         k_reset, k_run = jax.random.split(key)
@@ -67,6 +80,10 @@ def make_evaluate(env, agent, max_steps: int | None = None) -> Callable:
                 action, memory = act(state, obs, k_act, memory)
             else:
                 action = act(state, obs, k_act)
+            if epsilon:
+                k_act, k_coin, k_rand = jax.random.split(k_act, 3)
+                random_action = jax.random.randint(k_rand, action.shape, 0, num_actions).astype(action.dtype)
+                action = jnp.where(jax.random.uniform(k_coin, action.shape) < epsilon, random_action, action)
             env_state, ts = env.step(env_state, action, k_step)
             ret = ret + jnp.where(active, ts.reward, 0.0)
             return t + 1, env_state, ts.obs, memory, active & ~ts.done, ret, key

@@ -85,3 +85,26 @@ def test_eval_command_reports_mean_and_std_of_the_saved_policy(runs, capsys):
     assert cli.main(["eval", str(base / "with"), "--episodes", "3"]) == 0
     text = capsys.readouterr().out
     assert "checkpoint at update 16" in text and "mean" in text and "std" in text
+
+
+def test_epsilon_greedy_evaluation_replaces_actions_at_random():
+    """Always pushing left ends CartPole in about 9 steps; with epsilon 1 every action is uniform (a random
+    policy: about 22 on average), and epsilon 0.5 lands in between."""
+    env = envs.make("gymnax:CartPole-v1", num_envs=400)
+    key = jax.random.PRNGKey(0)
+    mean = {e: float(jax.jit(make_evaluate(env, _always_left, epsilon=e))(None, key).mean()) for e in (0.0, 0.5, 1.0)}
+    assert mean[0.0] < 11 and mean[1.0] > 18, mean
+    assert mean[0.0] + 2 < mean[0.5] < mean[1.0] - 2, mean
+
+
+def test_epsilon_greedy_evaluation_refuses_continuous_actions_and_bad_values(runs, capsys):
+    from jaxrl.config import ConfigError
+
+    with pytest.raises(ConfigError, match="epsilon.*discrete actions"):
+        make_evaluate(envs.make("gymnax:Pendulum-v1", num_envs=2), lambda s, o, k=None: o[:, :1], epsilon=0.1)
+    base, _, _ = runs
+    assert cli.main(["eval", str(base / "with"), "--epsilon", "1.5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "epsilon" in err[0] and "[0, 1]" in err[0], err
+    assert cli.main(["eval", str(base / "with"), "--episodes", "2", "--epsilon", "0.05", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["epsilon"] == 0.05

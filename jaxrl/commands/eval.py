@@ -24,12 +24,21 @@ def _int(name):
     return typed(int, name)
 
 
+def _float(name):
+    from jaxrl.cli import typed
+
+    return typed(float, name)
+
+
 def add_arguments(p) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="results folder of jaxrl train")
     p.add_argument("--episodes", type=_int("episodes"), default=10, help="greedy episodes per seed (default 10)")
     p.add_argument("--seed", type=_int("seed"), default=0, help="PRNG seed of the evaluation episodes (default 0)")
     p.add_argument("--max-steps", type=_int("max_steps"), default=0,
                    help="cut episodes at this length (default: the env's limit)")
+    p.add_argument("--epsilon", type=_float("epsilon"), default=0.0,
+                   help="epsilon-greedy evaluation: a random action with this probability each step (discrete "
+                        "actions; default 0: greedy)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -90,9 +99,11 @@ def load_run(run_dir: str):
     return spec, meta, agent, restored["agent"]
 
 
-def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0, state_too: bool = False):
+def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0, state_too: bool = False,
+                 epsilon: float = 0.0):
     """-> (spec, checkpoint meta, returns [batch, episodes] as NumPy); with ``state_too`` also the agent,
-    the restored batch of states and the evaluation env."""
+    the restored batch of states and the evaluation env.  ``epsilon``: epsilon-greedy episodes
+    (:func:`jaxrl.evaluation.make_evaluate`)."""
     import jax
     import numpy as np
 
@@ -103,10 +114,12 @@ def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0,
         raise ConfigError("episodes", f"must be >= 1; got {episodes}")
     if max_steps < 0:
         raise ConfigError("max_steps", f"must be >= 0; got {max_steps}")
+    if not 0.0 <= epsilon <= 1.0:
+        raise ConfigError("epsilon", f"must be in [0, 1]; got {epsilon}")
     spec, meta, agent, state = load_run(run_dir)
     batch = len(spec.sweep_points()) * spec.num_seeds
     env = make_eval_env(spec.env_id, episodes, batch, spec.env_options)
-    evaluate = make_evaluate(env, agent, max_steps or None)
+    evaluate = make_evaluate(env, agent, max_steps or None, epsilon)
     eval_keys = jax.random.split(jax.random.PRNGKey(seed), batch)
     returns = jax.jit(parallel.vmap(evaluate))(state, eval_keys)
     if state_too:
@@ -119,13 +132,13 @@ def run(args) -> int:
 
     args, backend_options = parse(list(args.argv))
     spec, meta, returns, agent, state, env = evaluate_run(args.run_dir, args.episodes, args.seed, args.max_steps,
-                                                          state_too=True)
+                                                          state_too=True, epsilon=args.epsilon)
     extra = backend_report(spec.env_id, spec.env_options, agent, state, seed=args.seed, **backend_options)
     labels = [", ".join([f"seed={s}"] + [f"{k}={p[k]}" for k in spec.sweep])
               for p in spec.sweep_points() for s in range(spec.num_seeds)]
     result = {
         "run_dir": args.run_dir, "algo": spec.algo, "env": spec.env_id, "update": meta["update"],
-        "env_steps_per_seed": meta.get("env_steps"), "episodes_per_seed": args.episodes,
+        "env_steps_per_seed": meta.get("env_steps"), "episodes_per_seed": args.episodes, "epsilon": args.epsilon,
         "mean_return": float(returns.mean()), "std_return": float(returns.std()),
         "per_seed": [{"label": lab, "mean_return": float(r.mean()), "std_return": float(r.std())}
                      for lab, r in zip(labels, returns)],
@@ -138,7 +151,8 @@ def run(args) -> int:
           f"({meta.get('env_steps', 0):,} env steps per seed), " + (
               f"{returns.shape[-1]} games per seed against a random player (win +1, draw 0, loss -1)"
               if plays_games(env, agent) else
-              f"{args.episodes} greedy episodes per seed"))
+              f"{args.episodes} {'greedy' if not args.epsilon else f'epsilon-greedy ({args.epsilon:g})'} "
+              "episodes per seed"))
     w = max(len(lab) for lab in labels)
     print(f"{'':<{w}}  {'mean':>10}  {'std':>10}")
     for row in result["per_seed"]:
