@@ -88,7 +88,7 @@ class Config(offpolicy.Config):
 # Every switch on, n = 3 (Hessel et al. 2018).  The C51 support stays at the config's [v_min, v_max]
 # (CartPole scale); on Atari with clipped rewards pass --v-min -10 --v-max 10 as in the paper.
 # Exploration is the noise alone, as in the paper; on MinAtar that stalls (docs/rainbow_minatar.md), and
-# experiments/rainbow_breakout_minatar.json adds --noisy-epsilon.
+# experiments/rainbow_breakout_minatar.json adds --noisy-epsilon, DQN's lr and the support [-10, 10].
 PRESETS = {
     "rainbow": dict(double=True, dueling=True, distributional=True, noisy=True, prioritized=True, n_step=3),
 }
