@@ -51,6 +51,9 @@ def make_evaluate(env, agent, max_steps: int | None = None, epsilon: float = 0.0
     is evaluated by :func:`make_game_evaluate` instead: greedy self-play would say nothing.
     """
     if plays_games(env, agent):
+        if epsilon:
+            raise ConfigError("epsilon", "a game player is scored by games against a random player, with no "
+                                         "epsilon: leave --epsilon at 0")
         return make_game_evaluate(env.game, agent, env.spec.num_envs)
     act = getattr(agent, "act", agent)
     act_carry = getattr(agent, "act_carry", None)

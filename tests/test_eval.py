@@ -102,6 +102,12 @@ def test_epsilon_greedy_evaluation_refuses_continuous_actions_and_bad_values(run
 
     with pytest.raises(ConfigError, match="epsilon.*discrete actions"):
         make_evaluate(envs.make("gymnax:Pendulum-v1", num_envs=2), lambda s, o, k=None: o[:, :1], epsilon=0.1)
+    from types import SimpleNamespace
+
+    game_env = SimpleNamespace(game=object(), spec=SimpleNamespace(num_envs=2, max_episode_steps=9))
+    game_player = SimpleNamespace(act=_always_left, act_game=lambda s, g, k: None)
+    with pytest.raises(ConfigError, match="epsilon.*random player"):  # game players are scored by games
+        make_evaluate(game_env, game_player, epsilon=0.1)
     base, _, _ = runs
     assert cli.main(["eval", str(base / "with"), "--epsilon", "1.5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

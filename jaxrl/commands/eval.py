@@ -1,4 +1,5 @@
-"""``jaxrl eval RUN_DIR --episodes N``: mean and std of greedy returns of the last saved policy.
+"""``jaxrl eval RUN_DIR --episodes N [--epsilon E]``: mean and std of greedy (or epsilon-greedy) returns of the
+last saved policy.
 
 Rebuilds the agent from ``RUN_DIR/config.json``, loads the newest checkpoint, and plays ``N``
 greedy episodes per seed (and sweep value) in one compiled program (:mod:`jaxrl.evaluation`).
