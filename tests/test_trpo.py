@@ -18,17 +18,19 @@ def _returns(m):
     return np.asarray(m["episode_return_sum"] / jnp.maximum(m["episodes"], 1))
 
 
-def test_trpo_solves_cartpole_4_seeds_through_jaxrl_train(tmp_path):
-    """Defaults (8 envs x 256 steps, max_kl 0.01), 250k of the issue's 500k steps: the final return (last
-    5% of training) of 4 seeds measured 500 / 489 / 492 / 500 at 250k (500k: 500 / 434 / 500 / 500),
-    greedy evaluation 500 for all."""
+def test_trpo_solves_cartpole_8_seeds_through_jaxrl_train(tmp_path):
+    """Defaults (8 envs x 256 steps, max_kl 0.01), 250k of the issue's 500k steps, 8 seeds: the final return
+    (last 5% of training) measured 500 / 500 / 411 / 500 / 500 / 500 / 500 / 500 (jax 0.10.2) and 500 / 500 /
+    500 / 490 / 500 / 461 / 500 / 500 (jax 0.12), greedy evaluation 472-500 (2026-12-04). With 4 seeds the
+    median fell to 453 on jax 0.12 (416 / 455 / 451 / 500): TRPO's last window on CartPole dips on some seeds,
+    and which ones depends on the float rounding, so the median is taken over 8."""
     out = tmp_path / "run"
-    p = jaxrl_cli("train", "trpo", "--num-seeds", "4", "--total-steps", "250000", "--out", str(out), "--quiet",
+    p = jaxrl_cli("train", "trpo", "--num-seeds", "8", "--total-steps", "250000", "--out", str(out), "--quiet",
                   timeout=600)
     assert p.returncode == 0, p.stderr
     s = json.loads((out / "summary.json").read_text())
     final, greedy = np.asarray(s["final_return"]), np.asarray(s["eval_return"])
-    assert s["finished"] and len(final) == 4
+    assert s["finished"] and len(final) == 8
     assert np.median(final) >= 475 and final.min() >= 400, final
     assert np.median(greedy) >= 475, greedy
 
