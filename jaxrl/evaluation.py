@@ -38,6 +38,12 @@ def make_eval_env(env_id: str, num_episodes: int, batch: int, env_options: dict)
     return envs.make(env_id, num_envs=num_episodes, num_seeds=batch, **opts)
 
 
+def check_epsilon(epsilon: float) -> None:
+    """A one-line :class:`ConfigError` unless ``0 <= epsilon <= 1`` (epsilon-greedy evaluation)."""
+    if not 0.0 <= epsilon <= 1.0:
+        raise ConfigError("epsilon", f"must be in [0, 1]; got {epsilon}")
+
+
 def make_evaluate(env, agent, max_steps: int | None = None, epsilon: float = 0.0) -> Callable:
     """``evaluate(state, key) -> returns [env.spec.num_envs]``: one greedy episode per env copy.
 
@@ -60,8 +66,7 @@ def make_evaluate(env, agent, max_steps: int | None = None, epsilon: float = 0.0
     limit = int(max_steps or env.spec.max_episode_steps or DEFAULT_MAX_STEPS)
     n = env.spec.num_envs
     if epsilon:
-        if not 0.0 < epsilon <= 1.0:
-            raise ConfigError("epsilon", f"must be in [0, 1]; got {epsilon}")
+        check_epsilon(epsilon)
         if not env.spec.discrete:
             raise ConfigError("epsilon", f"epsilon-greedy evaluation needs discrete actions; {env.spec.env_id} "
                                          "has continuous ones: leave --epsilon at 0")

@@ -109,14 +109,13 @@ def evaluate_run(run_dir: str, episodes: int, seed: int = 0, max_steps: int = 0,
     import numpy as np
 
     from jaxrl import parallel
-    from jaxrl.evaluation import make_eval_env, make_evaluate
+    from jaxrl.evaluation import check_epsilon, make_eval_env, make_evaluate
 
     if episodes < 1:
         raise ConfigError("episodes", f"must be >= 1; got {episodes}")
     if max_steps < 0:
         raise ConfigError("max_steps", f"must be >= 0; got {max_steps}")
-    if not 0.0 <= epsilon <= 1.0:
-        raise ConfigError("epsilon", f"must be in [0, 1]; got {epsilon}")
+    check_epsilon(epsilon)  # before loading the checkpoint
     spec, meta, agent, state = load_run(run_dir)
     batch = len(spec.sweep_points()) * spec.num_seeds
     env = make_eval_env(spec.env_id, episodes, batch, spec.env_options)
