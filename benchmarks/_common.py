@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# JAXRL_BENCH_RESULTS redirects every benchmark's JSON (benchmarks/accelerator.sh writes a device's set apart)
+RESULTS_DIR = Path(os.environ.get("JAXRL_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
 
 
 def compile_timed(jitted, *args, **kwargs):

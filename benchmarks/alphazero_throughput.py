@@ -16,6 +16,7 @@ rows of one run, not runs.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -31,8 +32,9 @@ from jaxrl.agents import alphazero  # noqa: E402
 from jaxrl.core import games as G  # noqa: E402
 
 
-def rows_for(env_id: str, sims: int, updates: int, repeats: int, search: str = "muzero") -> list[dict]:
-    cfg = alphazero.Config.from_dict(dict(num_simulations=sims, arena_every=0, search=search))
+def rows_for(env_id: str, sims: int, updates: int, repeats: int, search: str = "muzero", games: int = 0) -> list[dict]:
+    cfg = alphazero.Config.from_dict(dict(num_simulations=sims, arena_every=0, search=search,
+                                          **({"num_envs": games} if games else {})))
     gumbel = search == "gumbel"
     env = envs.make(env_id, num_envs=cfg.num_envs)
     agent = alphazero.make_agent(cfg, env)
@@ -45,7 +47,7 @@ def rows_for(env_id: str, sims: int, updates: int, repeats: int, search: str = "
     compiled, compile_s = compile_timed(jax.jit(train), state)
     moves = updates * cfg.num_envs * cfg.moves_per_update
     best = min(timed_run(compiled, state)[0] for _ in range(repeats))
-    out = [dict(what="update", env=env_id, search=search, sims=sims, moves_per_s=moves / best, compile_s=compile_s)]
+    out = [dict(what="update", env=env_id, search=search, sims=sims, games=cfg.num_envs, moves_per_s=moves / best, compile_s=compile_s)]
 
     net = alphazero.PolicyValueNet(env.spec.action_space.n, cfg.channels, cfg.blocks)
     g0 = jax.vmap(env.game.init)(jax.random.split(jax.random.PRNGKey(1), cfg.num_envs))
@@ -65,7 +67,7 @@ def rows_for(env_id: str, sims: int, updates: int, repeats: int, search: str = "
 
     compiled, compile_s = compile_timed(jax.jit(search_only), state.best, g0, jax.random.PRNGKey(2))
     best = min(timed_run(compiled, state.best, g0, jax.random.PRNGKey(2))[0] for _ in range(repeats))
-    out.append(dict(what="search_only", env=env_id, search=search, sims=sims, moves_per_s=moves / best, compile_s=compile_s))
+    out.append(dict(what="search_only", env=env_id, search=search, sims=sims, games=cfg.num_envs, moves_per_s=moves / best, compile_s=compile_s))
     return out
 
 
@@ -77,10 +79,16 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--search", nargs="+", choices=["muzero", "gumbel"], default=["muzero"],
                    help="mctx policy of the rows (pgx's example self-plays with gumbel)")
+    p.add_argument("--games", type=int, nargs="+", default=[0], help="games in lockstep (num_envs; 0: the default, 64)")
     args = p.parse_args(argv)
-    rows = [r for search in args.search for sims in args.sims
-            for r in rows_for(args.env, sims, args.updates, args.repeats, search)]
-    print_table(rows, ["what", "env", "search", "sims", "moves_per_s", "compile_s"])
+    rows = []
+    for games in args.games:
+        for search in args.search:
+            for sims in args.sims:
+                for r in rows_for(args.env, sims, args.updates, args.repeats, search, games):
+                    print(json.dumps(r), flush=True)  # a row as soon as it is measured
+                    rows.append(r)
+    print_table(rows, ["what", "env", "search", "sims", "games", "moves_per_s", "compile_s"])
     write_results("alphazero_throughput", rows, {"load_average": os.getloadavg(), "updates": args.updates})
 
 

@@ -75,7 +75,8 @@ def nets(algo: str, hidden: int) -> dict:
 def peer(python: str, algo: str, hidden: int) -> dict:
     script = Path(__file__).resolve().parent / "peer_rejax.py"
     p = subprocess.run([python, str(script), algo, "--hidden", str(hidden)], capture_output=True, text=True,
-                       env=dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=""), timeout=1200)
+                       env=dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS") or "cpu",
+                                PYTHONPATH=os.environ.get("PEER_PYTHONPATH", "")), timeout=1200)
     if p.returncode != 0:
         raise SystemExit(f"peer failed: {p.stderr.strip().splitlines()[-1:]}")
     row = json.loads(p.stdout.strip().splitlines()[-1])
@@ -88,6 +89,7 @@ def main(argv=None):
     ap.add_argument("--algos", default="sac,td3,ddpg,d4pg")
     ap.add_argument("--only", choices=["pendulum", "halfcheetah", "all"], default="all")
     ap.add_argument("--hidden", default="64,256", help="network widths of the Pendulum rows")
+    ap.add_argument("--seeds", default="1", help="vmapped seeds of the Pendulum rows (comma-separated: 1,8)")
     ap.add_argument("--peer-python", default=None, help="Python of a virtualenv with rejax 0.1.3 (SAC, TD3 at 64)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds of jaxrl vs rejax")
     ap.add_argument("--cheetah-steps", type=int, default=2_000)
@@ -106,8 +108,9 @@ def main(argv=None):
             for algo in algos:
                 vs_peer = a.peer_python and algo in ("sac", "td3") and hidden == 64
                 for r in range(a.rounds if vs_peer else 1):
-                    add(ours(algo, "gymnax:Pendulum-v1", dict(PENDULUM, **nets(algo, hidden)), repeats=a.repeats),
-                        hidden=hidden, round=r)
+                    for seeds in map(int, a.seeds.split(",")):
+                        add(ours(algo, "gymnax:Pendulum-v1", dict(PENDULUM, **nets(algo, hidden)), seeds=seeds,
+                                 repeats=a.repeats), hidden=hidden, round=r)
                     if vs_peer:
                         add(peer(a.peer_python, algo, hidden), hidden=hidden, round=r)
     if a.only in ("halfcheetah", "all"):
@@ -120,7 +123,7 @@ def main(argv=None):
     for algo in ("sac", "td3"):
         for r in range(a.rounds):
             pair = [x for x in rows if x["algo"] == algo and x.get("round") == r and x["hidden"] == 64
-                    and x["env"] == "gymnax:Pendulum-v1"]
+                    and x["env"] == "gymnax:Pendulum-v1" and x["seeds"] == 1]
             if len(pair) == 2:
                 print(f"{algo} round {r}: jaxrl / rejax = {pair[0]['steps_per_s'] / pair[1]['steps_per_s']:.2f}")
     path = write_results("continuous_throughput", rows, {"pendulum": PENDULUM, "argv": argv or sys.argv[1:],
