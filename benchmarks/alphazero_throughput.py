@@ -8,7 +8,10 @@ Each row is one compiled program (compile excluded, run ``--repeats`` times, bes
 per update, a 2-block 32-channel tower, 4 SGD steps of 256 per update; the arena off so that every row
 times self-play and training only) on one seed. ``moves_per_s`` counts self-play moves (the ``env_steps``
 of the driver); ``search_only`` rows time the searches alone (one search of every game per move, no
-training, no replay), for a comparison with pgx's own AlphaZero example, whose self-play is that.
+training, no replay), for a comparison with pgx's own AlphaZero example, whose self-play is that. They
+also give ``net_ms``, one evaluation of the network on the batch of games, and ``net_share``, the part of
+the search time that ``simulations + 1`` such evaluations per move would take: near 1, the search is bound
+by the network, and a faster search needs a faster network, not less overhead.
 
 Writes ``benchmarks/results/alphazero_throughput.json``. The machine's load changes the figures: compare
 rows of one run, not runs.
@@ -67,8 +70,25 @@ def rows_for(env_id: str, sims: int, updates: int, repeats: int, search: str = "
 
     compiled, compile_s = compile_timed(jax.jit(search_only), state.best, g0, jax.random.PRNGKey(2))
     best = min(timed_run(compiled, state.best, g0, jax.random.PRNGKey(2))[0] for _ in range(repeats))
-    out.append(dict(what="search_only", env=env_id, search=search, sims=sims, games=cfg.num_envs, moves_per_s=moves / best, compile_s=compile_s))
+    n_moves = updates * cfg.moves_per_update
+    net_s = network_seconds(net, state.best, jax.vmap(env.game.observe)(g0), repeats)
+    # a search evaluates the network once at the root and once per simulation, for the whole batch of games
+    out.append(dict(what="search_only", env=env_id, search=search, sims=sims, games=cfg.num_envs, moves_per_s=moves / best,
+                    compile_s=compile_s, net_ms=net_s * 1e3, net_share=n_moves * (sims + 1) * net_s / best))
     return out
+
+
+def network_seconds(net, params, obs, repeats: int, evals: int = 64) -> float:
+    """Seconds of one network evaluation on the batch ``obs`` (a scan of ``evals`` dependent evaluations)."""
+    def loop(p, o):
+        def body(c, _):
+            _, v = net.apply(p, o + c.astype(o.dtype))
+            return (v.sum() * 0).astype(c.dtype), None  # a data dependency, so no evaluation is hoisted
+
+        return jax.lax.scan(body, jnp.zeros((), jnp.float32), None, length=evals)[0]
+
+    compiled, _ = compile_timed(jax.jit(loop), params, obs)
+    return min(timed_run(compiled, params, obs)[0] for _ in range(repeats)) / evals
 
 
 def main(argv=None) -> None:
@@ -88,7 +108,7 @@ def main(argv=None) -> None:
                 for r in rows_for(args.env, sims, args.updates, args.repeats, search, games):
                     print(json.dumps(r), flush=True)  # a row as soon as it is measured
                     rows.append(r)
-    print_table(rows, ["what", "env", "search", "sims", "games", "moves_per_s", "compile_s"])
+    print_table(rows, ["what", "env", "search", "sims", "games", "moves_per_s", "net_ms", "net_share", "compile_s"])
     write_results("alphazero_throughput", rows, {"load_average": os.getloadavg(), "updates": args.updates})
 
 

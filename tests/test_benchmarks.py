@@ -40,6 +40,7 @@ def test_alphazero_throughput_rows_name_their_batch(tmp_path):
     rows = json.loads((tmp_path / "alphazero_throughput.json").read_text())["rows"]
     assert [(r["what"], r["games"], r["sims"]) for r in rows] == [("update", 4, 2), ("search_only", 4, 2)]
     assert all(r["moves_per_s"] > 0 for r in rows)
+    assert rows[1]["net_ms"] > 0 and rows[1]["net_share"] > 0  # the network's part of the search time
     assert out.count('"what"') == 2  # each row printed as it is measured
 
 
