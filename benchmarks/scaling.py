@@ -55,7 +55,7 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
 
     from jaxrl import agents, envs, parallel
     from jaxrl.core.program import run_updates
-    from jaxrl.driver.guards import leaf_bytes
+    from jaxrl.driver.guards import tree_bytes
 
     module, _ = agents.get(algo)
     row = {"algo": algo, "env": env_id, "num_envs": num_envs, "num_seeds": num_seeds}
@@ -80,7 +80,7 @@ def measure(algo: str, env_id: str, num_envs: int, num_seeds: int, min_seconds: 
                     **placement.jit_kwargs(2))
     obs_bytes = 4 * math.prod(env.spec.obs_shape)
     rollout = getattr(config, "num_steps", 1) * num_envs * num_seeds * obs_bytes * 3  # obs + minibatch gathers
-    need = sum(leaf_bytes(x) for x in jax.tree_util.tree_leaves(state_shape)) + rollout
+    need = tree_bytes(state_shape) + rollout
     if need > max_gb * 2**30:
         row["note"] = f"skipped: needs ~{need / 2**30:.1f} GiB > --max-gb {max_gb}"
         return row

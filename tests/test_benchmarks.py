@@ -14,9 +14,14 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+def script_env(**extra):
+    """The environment a benchmark script runs in: CPU, and this checkout first on the import path."""
+    return dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                **extra)
+
+
 def run_script(name, args, tmp_path):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", JAXRL_BENCH_RESULTS=str(tmp_path),
-               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = script_env(JAXRL_BENCH_RESULTS=str(tmp_path))
     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], env=env, cwd=ROOT,
                        capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stderr[-2000:]
@@ -52,8 +57,7 @@ def test_accelerator_script_parses():
 @pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if not p.name.startswith("_")))
 def test_benchmark_script_help(script):
     """Every script parses its arguments (and so imports what it needs at the top) without running."""
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--help"], env=env, cwd=ROOT,
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--help"], env=script_env(), cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "usage" in p.stdout.lower()

@@ -117,7 +117,7 @@ def test_the_driver_memory_check_sizes_replay_and_names_buffer_size(monkeypatch)
     buf = uniform.make(1_000_000, 8)
     row = {"obs": jnp.zeros((8, 84, 84, 4), jnp.uint8), "a": jnp.zeros((8,), jnp.int32)}
     state = {"buffer": jax.eval_shape(buf.init, row), "params": jax.ShapeDtypeStruct((1000,), jnp.float32)}
-    assert sum(guards.leaf_bytes(x) for x in jax.tree_util.tree_leaves(state)) == 125_000 * 8 * (84 * 84 * 4 + 4) + 4000 + 8
+    assert guards.tree_bytes(state) == 125_000 * 8 * (84 * 84 * 4 + 4) + 4000 + 8
     monkeypatch.setenv(guards.MEM_ENV_VAR, str(2 ** 30))
     with pytest.raises(ConfigError) as e:
         guards.check_memory(state, batch=1)

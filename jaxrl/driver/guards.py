@@ -155,12 +155,19 @@ def leaf_bytes(x) -> int:
     return math.prod(x.shape) * np.dtype(x.dtype).itemsize
 
 
+def tree_bytes(tree) -> int:
+    """Bytes of every leaf of ``tree`` (arrays or ShapeDtypeStructs; a PRNG key counts 8 bytes)."""
+    import jax
+
+    return sum(leaf_bytes(x) for x in jax.tree_util.tree_leaves(tree))
+
+
 def check_memory(state_shape, batch: int, budget_gb: Optional[float] = None, fraction: float = 0.9) -> None:
     """Refuse a run whose state (all ``batch`` members) exceeds ``fraction`` of the available memory."""
     import jax
 
     leaves = jax.tree_util.tree_flatten_with_path(state_shape)[0]
-    need = sum(leaf_bytes(x) for _, x in leaves)
+    need = tree_bytes(state_shape)
     budget = available_bytes(budget_gb) * (1.0 if budget_gb is not None else fraction)
     if need <= budget:
         return
