@@ -61,3 +61,40 @@ def test_benchmark_script_help(script):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "usage" in p.stdout.lower()
+
+
+def test_sac_products_lists_every_product_of_a_gradient_step():
+    """The list is SAC's step: 16 of the 64x64 products per gradient step (target actor 1, target twin 2, twin 2,
+    twin backward 4, actor 1, twin at pi 2, twin input gradients 2, actor backward 2), and its FLOPs are the
+    hand count of the 64-64 Pendulum networks (actor 3-64-64-(1+1), critics 4-64-64-1)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from sac_products import products
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    grad = [p for p in products(3, 1, 64, 256) if p[-1] == "grad"]
+    assert sum((2 if twin else 1) for _, _, _, i, o, twin, _ in grad if (i, o) == (64, 64)) == 16
+    actor_macs, critic_macs = 3 * 64 + 64 * 64 + 2 * 64, 4 * 64 + 64 * 64 + 64
+    # actor: forward x2, weight gradients, input gradients of all but the first layer
+    actor = 256 * (2 * actor_macs + actor_macs + (actor_macs - 3 * 64))
+    # twin critics: forward x3, weight gradients, input gradients (all but the first layer, then all layers)
+    critic = 2 * 256 * (3 * critic_macs + critic_macs + (critic_macs - 4 * 64) + critic_macs)
+    assert sum(2 * B * i * o * (2 if twin else 1) for _, _, B, i, o, twin, _ in grad) == 2 * (actor + critic)
+
+
+def test_sac_products_times_each_product(tmp_path):
+    out = run_script("sac_products.py", ["--no-jaxrl", "--hidden", "8", "--batch", "16", "--iters", "20",
+                                         "--repeats", "1", "--name", "p"], tmp_path)
+    payload = json.loads((tmp_path / "p.json").read_text())
+    assert len(payload["rows"]) == 36
+    assert payload["meta"]["products_us_per_env_step"] == pytest.approx(sum(r["us_per_env_step"] for r in payload["rows"]))
+    assert payload["meta"]["products_us_per_env_step"] > 0
+    assert "products_us_per_env_step" in out
+
+
+def test_sac_products_rejects_rejax_on_another_configuration(tmp_path):
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sac_products.py"), "--peer-python", sys.executable,
+                        "--hidden", "8"], env=script_env(JAXRL_BENCH_RESULTS=str(tmp_path)), cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "--peer-python measures rejax on the issue's configuration only" in p.stderr
+    assert not list(tmp_path.iterdir())
