@@ -6,8 +6,9 @@ Issue 15 asks for 2x rejax's SAC throughput on Pendulum-v1 (1 env, one gradient 
 env step, 64-64 networks, 10,000 steps, learning from step 1,000). Both programs multiply the same
 matrices in each gradient step; this script asks how long those products take with nothing else around
 them. It lists every product of one SAC gradient step (as ``jaxrl.agents.sac`` computes it; XLA's
-``cost_analysis()`` gives rejax's program 39.1 MFLOP per step against jaxrl's 40.8, the same work), times each kind alone in a ``lax.scan`` loop of ``--iters`` iterations (a
-loop with the same bookkeeping and no product is timed too and subtracted), and sums them per env
+``cost_analysis()`` gives rejax's program 39.1 MFLOP per step against jaxrl's 40.8, the same work),
+times each kind alone in a ``lax.scan`` loop of ``--iters`` iterations (a loop with the same
+bookkeeping and no product is timed too and subtracted), and sums them per env
 step: ``(gradient steps x products per gradient step + env steps x the acting forward pass) / env
 steps``. Half of rejax's time per env step minus that sum is what 2x would leave for every other kernel
 of the step (replay, three optimizers, Polyak averaging, the tanh-Gaussian, the env): printed as
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from _common import print_table, write_results  # noqa: E402
-from continuous_throughput import ours, peer  # noqa: E402  (imports jaxrl: its XLA:CPU defaults apply here too)
+from _common import print_table, timed_run, write_results  # noqa: E402
+from continuous_throughput import PENDULUM, ours, peer  # noqa: E402  (imports jaxrl: its XLA:CPU defaults apply)
 
 FORMS = {  # dot_general dimension numbers of a dense layer's three products, x [B, in], W [in, out], g [B, out]
     "forward": lambda B, i, o: ((B, i), (i, o), (((1,), (0,)), ((), ()))),      # x @ W
@@ -99,13 +99,8 @@ def time_product(form: str, B: int, i: int, o: int, twin: bool, iters: int, repe
         return jax.jit(lambda: jax.lax.scan(body, jnp.float32(0), None, length=iters)[0])
 
     def best(fn):
-        fn().block_until_ready()
-        t = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn().block_until_ready()
-            t = min(t, time.perf_counter() - t0)
-        return t / iters
+        fn().block_until_ready()  # compile
+        return min(timed_run(fn)[0] for _ in range(repeats)) / iters
 
     return max(best(loop(True)) - best(loop(False)), 0.0)
 
@@ -113,11 +108,11 @@ def time_product(form: str, B: int, i: int, o: int, twin: bool, iters: int, repe
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=PENDULUM["batch_size"])
     ap.add_argument("--obs-dim", type=int, default=3, help="Pendulum-v1: 3")
     ap.add_argument("--action-dim", type=int, default=1, help="Pendulum-v1: 1")
-    ap.add_argument("--steps", type=int, default=10_000, help="env steps of the measured run")
-    ap.add_argument("--learning-starts", type=int, default=1_000)
+    ap.add_argument("--steps", type=int, default=PENDULUM["total_steps"], help="env steps of the measured run")
+    ap.add_argument("--learning-starts", type=int, default=PENDULUM["learning_starts"])
     ap.add_argument("--iters", type=int, default=5_000, help="loop iterations per product timing")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--peer-python", default=None, help="Python of a virtualenv with rejax 0.1.3")
@@ -130,7 +125,8 @@ def main(argv=None):
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
     if not 0 <= a.learning_starts < a.steps:
         ap.error("--learning-starts must be in [0, --steps)")
-    if a.peer_python and (a.hidden, a.batch, a.obs_dim, a.action_dim, a.steps, a.learning_starts) != (64, 256, 3, 1, 10_000, 1_000):
+    issue = (64, PENDULUM["batch_size"], 3, 1, PENDULUM["total_steps"], PENDULUM["learning_starts"])
+    if a.peer_python and (a.hidden, a.batch, a.obs_dim, a.action_dim, a.steps, a.learning_starts) != issue:
         ap.error("--peer-python measures rejax on the issue's configuration only; drop the size options")
 
     grad_steps = a.steps - a.learning_starts
@@ -149,8 +145,8 @@ def main(argv=None):
     mflop = sum(r["mflop"] for r in rows if r["pass"] != "act")
     summary = {"products_us_per_env_step": floor, "products_mflop_per_gradient_step": mflop}
 
-    overrides = dict(num_envs=1, train_every=1, gradient_steps=1, batch_size=a.batch, buffer_size=10_000,
-                     learning_starts=a.learning_starts, total_steps=a.steps, hidden=a.hidden)
+    overrides = dict(PENDULUM, batch_size=a.batch, learning_starts=a.learning_starts, total_steps=a.steps,
+                     hidden=a.hidden)
     mine, theirs = [], []
     for r in range(a.rounds if a.peer_python or not a.no_jaxrl else 0):  # interleaved: both see the same load
         if not a.no_jaxrl:
