@@ -166,11 +166,11 @@ def check_memory(state_shape, batch: int, budget_gb: Optional[float] = None, fra
     """Refuse a run whose state (all ``batch`` members) exceeds ``fraction`` of the available memory."""
     import jax
 
-    leaves = jax.tree_util.tree_flatten_with_path(state_shape)[0]
     need = tree_bytes(state_shape)
     budget = available_bytes(budget_gb) * (1.0 if budget_gb is not None else fraction)
     if need <= budget:
         return
+    leaves = jax.tree_util.tree_flatten_with_path(state_shape)[0]  # only to name the largest array
     path, big = max(leaves, key=lambda pl: leaf_bytes(pl[1]))
     name = jax.tree_util.keystr(path)
     field = "buffer_size" if "buffer" in name else "memory"
